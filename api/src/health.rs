@@ -1,0 +1,61 @@
+//! `/healthz` (the process answers), `/readyz` (store, queue backend and workers are usable)
+//! and `/metrics` (Prometheus text).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use roster_core::store::Tree;
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::http;
+use crate::state::AppState;
+
+/// Liveness.
+pub fn healthz() -> Response {
+    http::text(StatusCode::OK, "ok\n")
+}
+
+/// Readiness: 200 when requests can be served end to end, 503 (with the reason) otherwise.
+pub async fn readyz(state: &AppState) -> Response {
+    let store_ok = state.ctx.store.get(Tree::Meta, b"schema").is_ok();
+    let backend_ok = tokio::time::timeout(Duration::from_secs(2), state.ctx.backend.ping())
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
+    let workers_ok = state.workers.ok();
+    let draining = state.workers.draining.load(Ordering::Relaxed);
+    let ready = store_ok && backend_ok && workers_ok && !draining;
+    let outbox = state.ctx.store.len(Tree::Outbox);
+    http::json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &json!({
+            "ready": ready,
+            "store": store_ok,
+            "queue": { "backend": state.ctx.backend.kind().as_str(), "reachable": backend_ok },
+            "workers": workers_ok,
+            "draining": draining,
+            "outboxPending": outbox,
+        }),
+    )
+}
+
+/// Prometheus metrics.
+pub fn metrics(state: &AppState) -> Response {
+    match &state.metrics {
+        Some(h) => {
+            let mut r = http::text(StatusCode::OK, h.render());
+            r.headers_mut().insert(
+                "content-type",
+                warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        None => http::text(StatusCode::NOT_FOUND, "metrics are not enabled\n"),
+    }
+}

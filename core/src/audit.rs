@@ -1,0 +1,103 @@
+//! The audit log: one ordered list of entries per tenant, written from job outcomes (rank
+//! changes) and later from moderation, sync and custom integrations.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::context::Ctx;
+use crate::error::CoreError;
+use crate::ids::{GroupId, GuildId};
+use crate::store::{StoreError, StoreExt, Tree, Txn, TxnExt, keys};
+
+/// Whose data something is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "lowercase")]
+pub enum Tenant {
+    /// A Roblox group.
+    Group(GroupId),
+    /// A Discord guild.
+    Guild(GuildId),
+}
+
+impl Tenant {
+    /// Store-key prefix: a kind byte and the big-endian id.
+    pub fn key_prefix(self) -> [u8; 9] {
+        let mut k = [0u8; 9];
+        match self {
+            Tenant::Group(g) => {
+                k[0] = b'G';
+                k[1..].copy_from_slice(&g.to_be_bytes());
+            }
+            Tenant::Guild(g) => {
+                k[0] = b'D';
+                k[1..].copy_from_slice(&g.to_be_bytes());
+            }
+        }
+        k
+    }
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    /// Increasing id (the pagination cursor).
+    pub id: u64,
+    /// What happened, dotted: `rank.promote`, `rank.set.failed`, `ban.create`, ….
+    pub action: String,
+    /// Who did it (an API key id, a moderator id).
+    pub actor_id: Option<String>,
+    /// Whom it concerned.
+    pub target_id: Option<String>,
+    /// Details.
+    pub metadata: serde_json::Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Appends an entry inside a transaction. `id` must come from [`crate::store::Store::next_id`].
+pub fn append_in(tx: &dyn Txn, tenant: Tenant, entry: &AuditEntry) -> Result<(), StoreError> {
+    let k = keys::cat(&tenant.key_prefix(), &entry.id.to_be_bytes());
+    tx.put_json(Tree::Audit, &k, entry)
+}
+
+/// Newest-first page of a tenant's entries, before `cursor` (an entry id), optionally only one
+/// action (or an action prefix ending in `.`).
+pub fn list(
+    ctx: &Ctx,
+    tenant: Tenant,
+    limit: usize,
+    cursor: Option<u64>,
+    action: Option<&str>,
+) -> Result<(Vec<AuditEntry>, Option<u64>), CoreError> {
+    let prefix = tenant.key_prefix();
+    let mut after = cursor.map(|c| keys::cat(&prefix, &c.to_be_bytes()));
+    let mut out = Vec::new();
+    loop {
+        let batch = ctx.store.scan_json::<AuditEntry>(
+            Tree::Audit,
+            &prefix,
+            after.as_deref(),
+            limit.max(50),
+            true,
+        )?;
+        let exhausted = batch.len() < limit.max(50);
+        for (k, e) in batch {
+            after = Some(k);
+            let keep = match action {
+                None => true,
+                Some(a) if a.ends_with('.') => e.action.starts_with(a),
+                Some(a) => e.action == a,
+            };
+            if keep {
+                out.push(e);
+                if out.len() == limit {
+                    let next = out.last().map(|e| e.id);
+                    return Ok((out, next));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((out, None));
+        }
+    }
+}

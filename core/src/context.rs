@@ -1,0 +1,43 @@
+//! The shared context of the control plane's services.
+
+use std::sync::Arc;
+
+use crate::apikeys::KeyCache;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::jobs::backend::QueueBackend;
+use crate::jobs::facade::Jobs;
+use crate::secrets::MasterKey;
+use crate::store::Store;
+
+/// Everything a core service needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: SharedClock,
+    /// Seals and opens credentials.
+    pub master: MasterKey,
+    /// Job submission.
+    pub jobs: Arc<Jobs>,
+    /// The queue backend (for live job status).
+    pub backend: Arc<dyn QueueBackend>,
+    /// API key lookups.
+    pub keys: Arc<KeyCache>,
+    /// Active bans and mutes (the hot path reads this).
+    pub moderation: Arc<crate::moderation::ModIndex>,
+    /// Live game servers, command wake-ups, websockets.
+    pub servers: Arc<crate::servers::ServerHub>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("backend", &self.backend.kind())
+            .field("master", &self.master)
+            .finish_non_exhaustive()
+    }
+}

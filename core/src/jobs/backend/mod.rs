@@ -1,0 +1,159 @@
+//! Queue backends: the embedded SQLite queue (default) and Redis, behind one interface.
+//!
+//! A backend carries four things:
+//! - **tasks**: apalis storages, one per queue, that workers consume (built by
+//!   [`SqliteBackend::storage`] / [`RedisBackend::storage`]);
+//! - **the ledger**: per-job attempt counters (crashes included, which apalis does not count),
+//!   the resolved plan of a non-idempotent operation, and the final outcome;
+//! - **outcomes**: a durable stream from workers to the control plane's recorder;
+//! - **locks**: short keyed leases so two jobs never change the same member at once.
+
+pub mod redis;
+pub mod sqlite;
+pub mod wake;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{JobEnvelope, JobOutcome};
+use crate::ids::JobId;
+
+pub use self::redis::RedisBackend;
+pub use self::sqlite::SqliteBackend;
+
+/// A backend failure. Always transient from the caller's point of view: the operation can be
+/// retried once the backend is reachable.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    /// A stored value is unreadable.
+    #[error("queue data is unreadable: {0}")]
+    Decode(String),
+}
+
+/// Which backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Embedded SQLite.
+    Sqlite,
+    /// Redis.
+    Redis,
+}
+
+impl BackendKind {
+    /// `sqlite` / `redis`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Redis => "redis",
+        }
+    }
+}
+
+/// What a worker learns when it starts an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptStart {
+    /// Attempts started so far, this one included.
+    pub attempt: u32,
+    /// The plan recorded by an earlier attempt (`ledger["plan"]`).
+    pub plan: Option<serde_json::Value>,
+    /// The outcome already decided for this generation (the task was delivered again after it
+    /// finished).
+    pub outcome: Option<serde_json::Value>,
+}
+
+/// An outcome handed to the recorder, with the receipt that acknowledges it.
+pub type ReceivedOutcome = (String, JobOutcome);
+
+/// What the control plane and workers need from a queue backend.
+#[async_trait]
+pub trait QueueBackend: Send + Sync + 'static {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Pushes a task under `task_id` to `queue`. Pushing an id that already exists succeeds
+    /// without creating a second task.
+    async fn push(
+        &self,
+        queue: &str,
+        task_id: ulid::Ulid,
+        envelope: &JobEnvelope,
+    ) -> Result<(), QueueError>;
+
+    /// Pushes several tasks to `queue` in one round trip where the backend allows it. Ids that
+    /// already exist are skipped, as with [`QueueBackend::push`].
+    async fn push_many(
+        &self,
+        queue: &str,
+        tasks: &[(ulid::Ulid, JobEnvelope)],
+    ) -> Result<(), QueueError> {
+        for (id, env) in tasks {
+            self.push(queue, *id, env).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells idle workers (in this and other processes) that `tasks` tasks were pushed.
+    async fn announce(&self, tasks: usize) -> Result<(), QueueError>;
+
+    /// Counts the start of an attempt of `job` (generation `generation`), and returns the count
+    /// with the job's recorded plan and this generation's decided outcome, if any.
+    async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError>;
+
+    /// Attempts started so far.
+    async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError>;
+
+    /// Stores `value` under `job`/`field` unless something is there; returns what is stored.
+    async fn ledger_claim(
+        &self,
+        job: JobId,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueueError>;
+
+    /// Reads `job`/`field`.
+    async fn ledger_get(
+        &self,
+        job: JobId,
+        field: &str,
+    ) -> Result<Option<serde_json::Value>, QueueError>;
+
+    /// Takes (or renews, if `holder` already has it) the lease on `key` for `ttl`.
+    async fn lock(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, QueueError>;
+
+    /// Releases the lease if `holder` has it.
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), QueueError>;
+
+    /// Decides the outcome of a job generation (the first decision wins: it is recorded in the
+    /// ledger) and appends the decided outcome to the outcome stream, atomically. Returns the
+    /// decided outcome.
+    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError>;
+
+    /// Appends an outcome to the stream the recorder consumes.
+    async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError>;
+
+    /// Up to `max` outcomes, waiting up to `wait` for the first.
+    async fn next_outcomes(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedOutcome>, QueueError>;
+
+    /// Acknowledges recorded outcomes.
+    async fn ack_outcomes(&self, receipts: &[String]) -> Result<(), QueueError>;
+
+    /// Makes outcomes a previous recorder took but never acknowledged available again.
+    async fn recover_outcomes(&self) -> Result<u64, QueueError>;
+
+    /// Removes finished tasks and ledger entries older than `older_than`; returns how many.
+    async fn vacuum(&self, older_than: Duration) -> Result<u64, QueueError>;
+
+    /// Checks the backend answers.
+    async fn ping(&self) -> Result<(), QueueError>;
+}

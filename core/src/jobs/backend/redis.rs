@@ -1,0 +1,477 @@
+//! The Redis backend: apalis-redis for tasks, plus Roster's own keys for the ledger, the outcome
+//! stream and locks. This is the backend that lets `roster worker` processes run anywhere.
+//!
+//! Keys (all prefixed `roster:`):
+//! - `roster:ledger:{job}`: a hash (`attempts:{gen}`, `plan`, `outcome:{gen}`), expiring 7 days
+//!   after its last write;
+//! - `roster:outcomes` / `roster:outcomes:processing`: a reliable queue (BLMOVE into the
+//!   processing list, LREM on acknowledgement, and a recovery step that moves leftovers back);
+//! - `roster:lock:{key}`: leases (`SET NX PX`, renewable by their holder).
+//!
+//! Two connections: a multiplexed one for everything else, and a dedicated one for the
+//! recorder's blocking BLMOVE, which would otherwise stall every command queued behind it.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::{Client, ConnectionManager, RedisStorage};
+use async_trait::async_trait;
+use futures::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManagerConfig;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::wake::{Notifier, WakeStream};
+use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
+use crate::config::QueueConfig;
+use crate::ids::JobId;
+use crate::jobs::{JobEnvelope, JobOutcome, QUEUES};
+
+const WAKE_CHANNEL: &str = "roster:wake";
+const OUTCOMES: &str = "roster:outcomes";
+const OUTCOMES_PROCESSING: &str = "roster:outcomes:processing";
+const LEDGER_TTL_SECS: i64 = 7 * 24 * 3600;
+
+fn err(e: redis::RedisError) -> QueueError {
+    QueueError::Redis(e.to_string())
+}
+
+fn ledger_key(job: JobId) -> String {
+    format!("roster:ledger:{}", job.0)
+}
+
+/// Redis-backed queue.
+#[derive(Clone)]
+pub struct RedisBackend {
+    conn: ConnectionManager,
+    blocking: ConnectionManager,
+    config: QueueConfig,
+    notifier: Notifier,
+    _subscriber: Arc<DropGuard>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend").finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Connects (two connection managers with the configured response timeout). Fails if
+    /// Redis cannot be reached now; callers decide whether to retry.
+    pub async fn connect(url: &str, config: &QueueConfig) -> Result<Self, QueueError> {
+        let client = Client::open(url).map_err(err)?;
+        let mgr_cfg = |timeout: Duration| {
+            ConnectionManagerConfig::new()
+                .set_response_timeout(Some(timeout))
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(3)
+                .set_max_delay(Duration::from_secs(1))
+        };
+        let conn = client
+            .get_connection_manager_with_config(mgr_cfg(config.redis_response_timeout))
+            .await
+            .map_err(err)?;
+        let blocking = client
+            .get_connection_manager_with_config(mgr_cfg(
+                config.redis_response_timeout + Duration::from_secs(2),
+            ))
+            .await
+            .map_err(err)?;
+        let notifier = Notifier::default();
+        let stop = CancellationToken::new();
+        tokio::spawn(relay_wakes(client, notifier.clone(), stop.clone()));
+        Ok(Self {
+            conn,
+            blocking,
+            config: config.clone(),
+            notifier,
+            _subscriber: Arc::new(stop.drop_guard()),
+        })
+    }
+
+    /// Registers a worker of this process (running up to `capacity` tasks, `busy` now) for
+    /// wake-ups on pushes by any process (through `PUBLISH roster:wake`), with the fallback tick.
+    pub fn register_worker(
+        &self,
+        busy: Arc<std::sync::atomic::AtomicUsize>,
+        capacity: usize,
+    ) -> WakeStream {
+        self.notifier
+            .register(busy, capacity, self.config.poll_interval)
+    }
+
+    /// The apalis configuration for `queue`: explicit name, short heartbeats so a dead
+    /// worker's tasks move on within `heartbeat_interval × missed_heartbeats`.
+    pub fn apalis_config(&self, queue: &str) -> apalis_redis::Config {
+        apalis_redis::Config::default()
+            .queue(queue)
+            .heartbeat_interval(self.config.heartbeat_interval)
+            .missed_heartbeats(self.config.missed_heartbeats as usize)
+            .batch_size(1)
+            .lock_tasks(true)
+            .persist_results(true)
+            .emit_events(false)
+    }
+
+    /// An apalis storage for `queue`. Its payload is raw JSON, decoded by the handler, so an
+    /// unreadable payload fails one task instead of killing the worker.
+    pub fn storage(&self, queue: &str) -> RedisStorage<serde_json::Value> {
+        RedisStorage::new(self.conn.clone()).with_config(self.apalis_config(queue))
+    }
+
+    /// The multiplexed connection (for tests and tools).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}
+
+#[async_trait]
+impl QueueBackend for RedisBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Redis
+    }
+
+    async fn push(
+        &self,
+        queue: &str,
+        task_id: ulid::Ulid,
+        envelope: &JobEnvelope,
+    ) -> Result<(), QueueError> {
+        let mut storage = self.storage(queue);
+        let task = TaskBuilder::new(serde_json::to_value(envelope).expect("envelopes serialize"))
+            .task_id(TaskId::from_ulid(task_id))
+            .build();
+        storage
+            .push_task(task)
+            .await
+            .map_err(|e| QueueError::Redis(e.to_string()))
+    }
+
+    async fn push_many(
+        &self,
+        queue: &str,
+        tasks: &[(ulid::Ulid, JobEnvelope)],
+    ) -> Result<(), QueueError> {
+        let mut storage = self.storage(queue);
+        let built: Vec<_> = tasks
+            .iter()
+            .map(|(id, env)| {
+                TaskBuilder::new(serde_json::to_value(env).expect("envelopes serialize"))
+                    .task_id(TaskId::from_ulid(*id))
+                    .build()
+            })
+            .collect();
+        storage
+            .push_all(futures::stream::iter(built))
+            .await
+            .map_err(|e| QueueError::Redis(e.to_string()))
+    }
+
+    async fn announce(&self, tasks: usize) -> Result<(), QueueError> {
+        self.notifier.notify(tasks);
+        let _: i64 = self
+            .conn
+            .clone()
+            .publish(WAKE_CHANNEL, tasks)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError> {
+        let key = ledger_key(job);
+        let (n, plan, outcome, _): (u32, Option<String>, Option<String>, i64) = redis::pipe()
+            .atomic()
+            .hincr(&key, format!("attempts:{generation}"), 1)
+            .hget(&key, "plan")
+            .hget(&key, format!("outcome:{generation}"))
+            .expire(&key, LEDGER_TTL_SECS)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        let decode = |s: Option<String>| {
+            s.map(|s| serde_json::from_str(&s).map_err(|e| QueueError::Decode(e.to_string())))
+                .transpose()
+        };
+        Ok(AttemptStart {
+            attempt: n,
+            plan: decode(plan)?,
+            outcome: decode(outcome)?,
+        })
+    }
+
+    async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError> {
+        let n: Option<u32> = self
+            .conn
+            .clone()
+            .hget(ledger_key(job), format!("attempts:{generation}"))
+            .await
+            .map_err(err)?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn ledger_claim(
+        &self,
+        job: JobId,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueueError> {
+        let key = ledger_key(job);
+        let (_, stored, _): (i64, String, i64) = redis::pipe()
+            .atomic()
+            .hset_nx(&key, field, value.to_string())
+            .hget(&key, field)
+            .expire(&key, LEDGER_TTL_SECS)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        serde_json::from_str(&stored).map_err(|e| QueueError::Decode(e.to_string()))
+    }
+
+    async fn ledger_get(
+        &self,
+        job: JobId,
+        field: &str,
+    ) -> Result<Option<serde_json::Value>, QueueError> {
+        let v: Option<String> = self
+            .conn
+            .clone()
+            .hget(ledger_key(job), field)
+            .await
+            .map_err(err)?;
+        v.map(|s| serde_json::from_str(&s).map_err(|e| QueueError::Decode(e.to_string())))
+            .transpose()
+    }
+
+    async fn lock(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, QueueError> {
+        let script = redis::Script::new(
+            r"local v = redis.call('GET', KEYS[1])
+              if v == false or v == ARGV[1] then
+                redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                return 1
+              end
+              return 0",
+        );
+        let got: i64 = script
+            .key(format!("roster:lock:{key}"))
+            .arg(holder)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(got == 1)
+    }
+
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), QueueError> {
+        let script = redis::Script::new(
+            r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+                return redis.call('DEL', KEYS[1])
+              end
+              return 0",
+        );
+        let _: i64 = script
+            .key(format!("roster:lock:{key}"))
+            .arg(holder)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError> {
+        let script = redis::Script::new(
+            r"redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+              local stored = redis.call('HGET', KEYS[1], ARGV[1])
+              redis.call('EXPIRE', KEYS[1], ARGV[3])
+              redis.call('RPUSH', KEYS[2], stored)
+              return stored",
+        );
+        let stored: String = script
+            .key(ledger_key(outcome.job_id))
+            .key(OUTCOMES)
+            .arg(format!("outcome:{}", outcome.generation))
+            .arg(serde_json::to_string(outcome).expect("outcomes serialize"))
+            .arg(LEDGER_TTL_SECS)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        serde_json::from_str(&stored).map_err(|e| QueueError::Decode(e.to_string()))
+    }
+
+    async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError> {
+        let body = serde_json::to_string(outcome).expect("outcomes serialize");
+        let _: i64 = self.conn.clone().rpush(OUTCOMES, body).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn next_outcomes(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedOutcome>, QueueError> {
+        let first: Option<String> = self
+            .blocking
+            .clone()
+            .blmove(
+                OUTCOMES,
+                OUTCOMES_PROCESSING,
+                redis::Direction::Left,
+                redis::Direction::Right,
+                wait.as_secs_f64().max(0.01),
+            )
+            .await
+            .map_err(err)?;
+        let Some(first) = first else {
+            return Ok(Vec::new());
+        };
+        let mut raw = vec![first];
+        if max > 1 {
+            let script = redis::Script::new(
+                r"local out = {}
+                  for i = 1, tonumber(ARGV[1]) do
+                    local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+                    if not v then break end
+                    out[#out + 1] = v
+                  end
+                  return out",
+            );
+            let more: Vec<String> = script
+                .key(OUTCOMES)
+                .key(OUTCOMES_PROCESSING)
+                .arg(max - 1)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(err)?;
+            raw.extend(more);
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for r in raw {
+            match serde_json::from_str::<JobOutcome>(&r) {
+                Ok(o) => out.push((r, o)),
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping an unreadable outcome");
+                    let _: i64 = self
+                        .conn
+                        .clone()
+                        .lrem(OUTCOMES_PROCESSING, 1, &r)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ack_outcomes(&self, receipts: &[String]) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for r in receipts {
+            pipe.lrem(OUTCOMES_PROCESSING, 1, r).ignore();
+        }
+        let _: () = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn recover_outcomes(&self) -> Result<u64, QueueError> {
+        let script = redis::Script::new(
+            r"local n = 0
+              while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+              return n",
+        );
+        let n: u64 = script
+            .key(OUTCOMES_PROCESSING)
+            .key(OUTCOMES)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(n)
+    }
+
+    async fn vacuum(&self, older_than: Duration) -> Result<u64, QueueError> {
+        // Not apalis' Vacuum: it deletes tasks still waiting for a retry (leaving ids that kill
+        // every worker that meets them) and never trims the done/dead sets. This removes only
+        // tasks in the done/dead sets that finished before the cutoff.
+        let script = redis::Script::new(
+            r"local cutoff = tonumber(ARGV[2])
+              local n = 0
+              for _, set in ipairs({KEYS[1], KEYS[2]}) do
+                for _, id in ipairs(redis.call('SMEMBERS', set)) do
+                  local meta = ARGV[1] .. ':' .. id
+                  local done_at = tonumber(redis.call('HGET', meta, 'done_at') or '0') or 0
+                  if done_at <= cutoff then
+                    redis.call('HDEL', KEYS[3], id)
+                    redis.call('DEL', meta)
+                    redis.call('SREM', set, id)
+                    n = n + 1
+                  end
+                end
+              end
+              return n",
+        );
+        let cutoff = (chrono::Utc::now().timestamp() - older_than.as_secs() as i64).max(0);
+        let mut total = 0u64;
+        for q in QUEUES {
+            let cfg = self.apalis_config(q);
+            let n: u64 = script
+                .key(cfg.done_jobs_set())
+                .key(cfg.dead_jobs_set())
+                .key(cfg.job_data_hash())
+                .arg(cfg.job_meta_hash())
+                .arg(cutoff)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(err)?;
+            total += n;
+        }
+        Ok(total)
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// Forwards `PUBLISH roster:wake` from any process to this process's workers, reconnecting
+/// while Redis is away, until `stop`.
+async fn relay_wakes(client: Client, notifier: Notifier, stop: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    while !stop.is_cancelled() {
+        let sub = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(WAKE_CHANNEL).await?;
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let tasks: usize = msg.get_payload().unwrap_or(1);
+                notifier.notify(tasks);
+            }
+            Ok::<(), redis::RedisError>(())
+        };
+        tokio::select! {
+            r = sub => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "wake subscription lost; reconnecting");
+                }
+            }
+            _ = stop.cancelled() => return,
+        }
+        // Something may have been pushed while we were away.
+        notifier.notify(usize::MAX);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}

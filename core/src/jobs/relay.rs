@@ -1,0 +1,120 @@
+//! The outbox relay: moves accepted jobs from the store to the queue backend, in order, and
+//! keeps retrying (with backoff, never giving up) while the backend is unreachable. Nothing the
+//! API accepted is lost when Redis is down; it waits here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::JobEnvelope;
+use super::backend::QueueBackend;
+use super::facade::OutboxEntry;
+use crate::store::{Store, StoreExt, Tree};
+
+/// Runs until `shutdown`. Wakes on `wake` (new job) or every second.
+pub async fn run(
+    store: Arc<dyn Store>,
+    backend: Arc<dyn QueueBackend>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let mut failing_since: Option<std::time::Instant> = None;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let batch = match store.scan_json::<OutboxEntry>(Tree::Outbox, &[], None, 256, false) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox relay cannot read the store");
+                sleep_or_cancel(Duration::from_secs(1), &shutdown).await;
+                continue;
+            }
+        };
+        metrics::gauge!("roster_outbox_pending").set(batch.len() as f64);
+        if batch.is_empty() {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        // Group by queue, keeping order within each queue.
+        let mut by_queue: std::collections::BTreeMap<
+            String,
+            Vec<(Vec<u8>, ulid::Ulid, JobEnvelope)>,
+        > = std::collections::BTreeMap::new();
+        for (key, e) in batch {
+            by_queue
+                .entry(e.queue)
+                .or_default()
+                .push((key, e.task_id, e.envelope));
+        }
+        let mut failed = false;
+        let mut pushed = 0usize;
+        for (queue, entries) in by_queue {
+            let tasks: Vec<(ulid::Ulid, JobEnvelope)> = entries
+                .iter()
+                .map(|(_, id, env)| (*id, env.clone()))
+                .collect();
+            let push_started = std::time::Instant::now();
+            let result = backend.push_many(&queue, &tasks).await;
+            metrics::histogram!("roster_outbox_push_seconds")
+                .record(push_started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => {
+                    let removed = store.transact(|tx| {
+                        for (key, _, _) in &entries {
+                            tx.remove(Tree::Outbox, key)?;
+                        }
+                        Ok(())
+                    });
+                    if let Err(e) = removed {
+                        tracing::error!(error = %e, "outbox relay cannot remove relayed entries (they will be pushed again, harmlessly)");
+                    }
+                    pushed += entries.len();
+                    metrics::counter!("roster_jobs_enqueued_total", "queue" => queue)
+                        .increment(entries.len() as u64);
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(
+                            down_for_ms = since.elapsed().as_millis() as u64,
+                            "queue backend reachable again; relaying held jobs"
+                        );
+                    }
+                    backoff = Duration::from_millis(50);
+                }
+                Err(e) => {
+                    metrics::counter!("roster_outbox_push_errors_total").increment(1);
+                    if failing_since.is_none() {
+                        failing_since = Some(std::time::Instant::now());
+                        tracing::warn!(error = %e, held = entries.len(), "queue backend unavailable; holding jobs in the outbox and retrying");
+                    } else {
+                        tracing::debug!(error = %e, "queue backend still unavailable");
+                    }
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if pushed > 0
+            && let Err(e) = backend.announce(pushed).await
+        {
+            tracing::debug!(error = %e, "could not announce pushed tasks; workers will find them on their next tick");
+        }
+        if failed {
+            sleep_or_cancel(backoff, &shutdown).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = shutdown.cancelled() => {}
+    }
+}

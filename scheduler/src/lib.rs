@@ -1,0 +1,125 @@
+//! roster-scheduler: cron-driven upkeep.
+//!
+//! Cron only decides *when*; every sweep is an ordinary idempotent function that tolerates
+//! missed, late or repeated ticks (each replica of the control plane may fire it; a missed tick
+//! is not replayed, the next one catches up). Tests call the sweeps directly with a test clock.
+//!
+//! Sweeps:
+//! - **vacuum** (`scheduler.vacuum`): removes queue tasks finished more than
+//!   `queue.vacuum_after` ago, and stale ledger entries and leases.
+//! - **purge** (`scheduler.purge`): forgets Idempotency-Keys older than
+//!   `server.idempotency_ttl` and finished job records older than `server.job_retention`
+//!   (dead-lettered jobs stay until an operator retries them).
+//! - **moderation** (`scheduler.moderation`): ends bans and mutes whose time is up, with their
+//!   audit entries and unmute commands (status checks stop counting them at once, sweep or not).
+//! - **servers** (`scheduler.servers`): drops game servers silent for `servers.dead_after`,
+//!   expires commands older than `servers.command_ttl` (audit entry each), and wakes servers
+//!   whose unacknowledged commands are due for redelivery.
+
+use std::str::FromStr;
+
+use chrono::Utc;
+use roster_core::Ctx;
+use roster_core::idempotency;
+use roster_core::jobs::facade::ops;
+use tokio_util::sync::CancellationToken;
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepReport {
+    /// Items removed.
+    pub removed: u64,
+}
+
+/// Removes finished queue tasks and stale ledger entries.
+pub async fn vacuum(ctx: &Ctx) -> Result<SweepReport, String> {
+    let removed = ctx
+        .backend
+        .vacuum(ctx.config.queue.vacuum_after)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SweepReport { removed })
+}
+
+/// Ends expired bans and mutes.
+pub async fn moderation(ctx: &Ctx) -> Result<SweepReport, String> {
+    let removed = roster_core::moderation::expire(ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SweepReport { removed })
+}
+
+/// Drops dead servers, expires old commands, wakes servers with commands due again.
+pub async fn servers(ctx: &Ctx) -> Result<SweepReport, String> {
+    let r = roster_core::servers::sweep(ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SweepReport {
+        removed: r.dropped_servers + r.expired_commands,
+    })
+}
+
+/// Forgets expired Idempotency-Keys and old finished job records.
+pub async fn purge(ctx: &Ctx) -> Result<SweepReport, String> {
+    let a = idempotency::purge(ctx).map_err(|e| e.to_string())?;
+    let b = ops::purge(ctx).map_err(|e| e.to_string())?;
+    ctx.store.durable().await.map_err(|e| e.to_string())?;
+    Ok(SweepReport { removed: a + b })
+}
+
+async fn every(name: &'static str, expr: String, ctx: Ctx, stop: CancellationToken) {
+    let schedule = match cron::Schedule::from_str(&expr) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(sweep = name, error = %e, "invalid schedule; sweep disabled");
+            return;
+        }
+    };
+    loop {
+        let Some(next) = schedule.upcoming(Utc).next() else {
+            return;
+        };
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return,
+        }
+        let started = std::time::Instant::now();
+        let result = match name {
+            "vacuum" => vacuum(&ctx).await,
+            "moderation" => moderation(&ctx).await,
+            "servers" => servers(&ctx).await,
+            _ => purge(&ctx).await,
+        };
+        metrics::histogram!("roster_sweep_seconds", "sweep" => name)
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(r) => {
+                metrics::counter!("roster_sweep_removed_total", "sweep" => name)
+                    .increment(r.removed);
+                tracing::debug!(sweep = name, removed = r.removed, "sweep done");
+            }
+            Err(e) => {
+                metrics::counter!("roster_sweep_errors_total", "sweep" => name).increment(1);
+                tracing::warn!(sweep = name, error = %e, "sweep failed; the next tick retries");
+            }
+        }
+    }
+}
+
+/// Runs every sweep on its schedule until `stop`.
+pub async fn run(ctx: Ctx, stop: CancellationToken) {
+    let v = every(
+        "vacuum",
+        ctx.config.scheduler.vacuum.clone(),
+        ctx.clone(),
+        stop.clone(),
+    );
+    let p = every(
+        "purge",
+        ctx.config.scheduler.purge.clone(),
+        ctx.clone(),
+        stop.clone(),
+    );
+    tokio::join!(v, p);
+}

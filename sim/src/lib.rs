@@ -1,0 +1,17 @@
+//! Simulators for the upstream services Roster talks to.
+//!
+//! Each simulator is a real HTTP server (warp, bound to any address, port 0 in tests) that answers the
+//! same paths, status codes, bodies, headers and rate limits as the service it stands in for, plus a
+//! `/_sim` control API so tests and `roster dev` can seed state, inject faults and read a request log
+//! over HTTP. Every simulator can also be driven in-process through its handle.
+//!
+//! - [`roblox`]: Roblox Open Cloud v2 groups (group, memberships, roles, role assignment).
+//! - [`discord`]: Discord REST v10 (current user, guild, roles, members, member roles, bans, DMs, messages), with
+//!   Discord's per-route buckets, global limit and invalid-request ban.
+//!
+//! The simulators are deliberately strict: a request the real service would reject is rejected here
+//! with the same status and error code, so a lenient simulator never hides a client bug.
+
+pub mod discord;
+mod http_util;
+pub mod roblox;

@@ -1,0 +1,14 @@
+//! Roster's one integration-test binary: the real system on loopback (control plane, queue
+//! backends, simulators), driven over HTTP. See `harness` for how a test app is built.
+
+mod discord;
+mod harness;
+mod moderation;
+mod operate;
+mod ranking;
+mod resilience;
+mod servers;
+mod shield_audit;
+mod sim_discord;
+mod sim_roblox;
+mod upkeep;

@@ -1,0 +1,425 @@
+//! Running one job: attempt accounting in the ledger, retries with backoff that honour the
+//! upstream's hint, dead-lettering after `max_attempts`, and publishing the outcome.
+//!
+//! Retries happen inside the handler rather than through apalis' rescheduling: apalis-redis
+//! reschedules plain errors up to 25 times regardless of our bound and apalis-sqlite ignores
+//! `RetryAfterError`'s delay, so leaving retries to them would make behaviour depend on the
+//! backend. Here, every attempt first increments a counter in the backend's ledger (so crashes
+//! count too and a poison job cannot loop forever), waits are cancellable at shutdown (the task
+//! then goes back to the queue and the next worker continues the count), and the final outcome
+//! is written to the ledger before it is published, so a task redelivered after its outcome was
+//! already decided re-publishes that outcome instead of running again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use roster_core::config::{Config, RankMethod};
+use roster_core::jobs::backend::{QueueBackend, QueueError};
+use roster_core::jobs::{JobEnvelope, JobError, JobKind, JobOutcome, JobTimings, OutcomeStatus};
+use roster_core::secrets::{MasterKey, Secret};
+use roster_upstream::discord::DiscordApi;
+use roster_upstream::roblox::{RobloxApi, RolesCache};
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs;
+
+/// Everything handlers need. Cheap to clone.
+#[derive(Clone)]
+pub struct Deps {
+    /// Queue backend (ledger, locks, outcomes).
+    pub backend: Arc<dyn QueueBackend>,
+    /// Roblox Open Cloud.
+    pub roblox: Arc<dyn RobloxApi>,
+    /// Discord.
+    pub discord: Arc<dyn DiscordApi>,
+    /// The deployment's bot token (`discord.bot_token`), for guilds without their own.
+    pub discord_token: Option<Secret>,
+    /// Guild roles, owners and the bot's place, cached.
+    pub guilds: jobs::discord::GuildCache,
+    /// Role lists.
+    pub roles: RolesCache,
+    /// Opens sealed credentials.
+    pub master: MasterKey,
+    /// `assign` or `patch`.
+    pub rank_method: RankMethod,
+    /// Retry and timeout settings.
+    pub retry: RetrySettings,
+    /// Stops waits at shutdown.
+    pub shutdown: CancellationToken,
+    /// Handlers running right now (for draining).
+    pub inflight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Fires when draining is over: tasks delivered after shutdown began wait for it, then go
+    /// back to the queue.
+    pub release: CancellationToken,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+/// Retry settings from `[queue]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySettings {
+    /// First backoff.
+    pub base: Duration,
+    /// Backoff ceiling (also caps `retry-after`).
+    pub max: Duration,
+    /// Bound for one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl RetrySettings {
+    /// From the configuration.
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            base: c.queue.retry_base,
+            max: c.queue.retry_max,
+            attempt_timeout: c.queue.job_timeout,
+        }
+    }
+
+    /// Delay before attempt `attempt + 1`: the server's hint if any (capped), otherwise
+    /// exponential from `base` with equal jitter.
+    pub fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
+        if let Some(h) = hint {
+            return h.min(self.max);
+        }
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max);
+        let half = exp / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+}
+
+/// How an attempt failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Retrying cannot help.
+    Permanent(JobError),
+    /// Retry (after `after`, if the upstream said so).
+    Retry {
+        /// Error code to report if attempts run out.
+        code: &'static str,
+        /// Message.
+        message: String,
+        /// The upstream's `retry-after`.
+        after: Option<Duration>,
+    },
+}
+
+impl Failure {
+    /// A permanent failure.
+    pub fn permanent(code: &str, message: impl Into<String>) -> Self {
+        Failure::Permanent(JobError {
+            code: code.to_owned(),
+            message: message.into(),
+        })
+    }
+
+    /// The queue backend failed mid-job: retry.
+    pub fn backend(e: QueueError) -> Self {
+        Failure::Retry {
+            code: "QUEUE_UNAVAILABLE",
+            message: format!("queue backend unavailable: {e}"),
+            after: None,
+        }
+    }
+}
+
+/// Adds up time spent waiting on upstream calls.
+#[derive(Debug, Default)]
+pub struct UpstreamTimer {
+    total: Duration,
+}
+
+impl UpstreamTimer {
+    /// Awaits `fut`, adding its duration.
+    pub async fn time<T>(&mut self, fut: impl std::future::Future<Output = T>) -> T {
+        let t = Instant::now();
+        let out = fut.await;
+        self.total += t.elapsed();
+        out
+    }
+}
+
+impl Deps {
+    /// Takes the lease on `key`, waiting for another job to release it.
+    pub async fn acquire(&self, key: &str, holder: &str) -> Result<(), Failure> {
+        let ttl = self.retry.attempt_timeout + Duration::from_secs(10);
+        let deadline = Instant::now() + jobs::rank::MEMBER_LEASE_WAIT;
+        let mut nap = Duration::from_millis(5);
+        loop {
+            if self
+                .backend
+                .lock(key, holder, ttl)
+                .await
+                .map_err(Failure::backend)?
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::Retry {
+                    code: "ROBLOX_API_ERROR",
+                    message: "another job kept changing the same member".into(),
+                    after: None,
+                });
+            }
+            tokio::time::sleep(nap).await;
+            nap = (nap * 2).min(Duration::from_millis(100));
+        }
+    }
+}
+
+/// What the apalis glue should tell apalis.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Finished (outcome published).
+    Done,
+    /// Finished with a permanent failure or dead-letter (outcome published): kill the task.
+    Abort(String),
+    /// Could not finish now (shutdown, or the backend is unreachable): leave the task for
+    /// another delivery.
+    Requeue(String),
+}
+
+async fn run_kind(
+    deps: &Deps,
+    env: &JobEnvelope,
+    plan: Option<serde_json::Value>,
+    timer: &mut UpstreamTimer,
+) -> Result<serde_json::Value, Failure> {
+    match env.kind {
+        JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => {
+            jobs::rank::run(deps, env, plan, timer).await
+        }
+        JobKind::RobloxRestrict => jobs::moderation::run(deps, env, timer).await,
+        JobKind::DiscordSyncMember => jobs::discord::sync_member(deps, env, timer).await,
+        JobKind::DiscordSyncPage => jobs::discord::sync_page(deps, env, timer).await,
+        JobKind::DiscordSyncBatch => jobs::discord::sync_batch(deps, env, timer).await,
+        JobKind::DiscordRoleChanges => jobs::discord::role_changes(deps, env, timer).await,
+        JobKind::DiscordDirectMessage => jobs::discord::direct_message(deps, env, timer).await,
+        JobKind::DiscordBan => jobs::discord::ban(deps, env, timer).await,
+    }
+}
+
+/// Runs a delivered task to a verdict.
+pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
+    let kind = env.kind.as_str();
+    loop {
+        let t = Instant::now();
+        let begun = deps.backend.begin_attempt(env.job_id, env.generation).await;
+        metrics::histogram!("roster_queue_op_seconds", "op" => "begin_attempt")
+            .record(t.elapsed().as_secs_f64());
+        let start = match begun {
+            Ok(s) => s,
+            Err(e) => return Verdict::Requeue(format!("ledger unavailable: {e}")),
+        };
+        // An outcome already decided (the task was delivered again after it finished): publish
+        // it again instead of running the job twice.
+        if let Some(v) = start.outcome {
+            return match serde_json::from_value::<JobOutcome>(v) {
+                Ok(o) => publish(deps, &o).await,
+                Err(e) => Verdict::Abort(format!("unreadable ledger outcome: {e}")),
+            };
+        }
+        let attempt = start.attempt;
+        let queue_wait = (chrono::Utc::now() - env.submitted_at)
+            .to_std()
+            .unwrap_or_default();
+        if attempt == 1 {
+            metrics::histogram!("roster_job_queue_wait_seconds", "kind" => kind)
+                .record(queue_wait.as_secs_f64());
+        }
+        metrics::counter!("roster_jobs_started_total", "kind" => kind).increment(1);
+        if attempt > env.max_attempts {
+            let last = deps
+                .backend
+                .ledger_get(env.job_id, &format!("lastError:{}", env.generation))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| serde_json::from_value::<JobError>(v).ok())
+                .unwrap_or(JobError {
+                    code: "ROBLOX_API_ERROR".into(),
+                    message: "the job was interrupted (worker crash?) on every attempt".into(),
+                });
+            let error = JobError {
+                code: last.code,
+                message: format!(
+                    "gave up after {} attempts; last error: {}",
+                    env.max_attempts, last.message
+                ),
+            };
+            return finish(
+                deps,
+                &env,
+                attempt - 1,
+                OutcomeStatus::Dead { error },
+                JobTimings::default(),
+            )
+            .await;
+        }
+        let started = Instant::now();
+        let mut timer = UpstreamTimer::default();
+        // An attempt in flight runs to completion even during shutdown (the drain waits for
+        // it); only the waits between attempts are cut short.
+        let result = tokio::time::timeout(
+            deps.retry.attempt_timeout,
+            run_kind(deps, &env, start.plan, &mut timer),
+        )
+        .await;
+        let timings = JobTimings {
+            queue_wait_ms: queue_wait.as_secs_f64() * 1e3,
+            run_ms: started.elapsed().as_secs_f64() * 1e3,
+            upstream_ms: timer.total.as_secs_f64() * 1e3,
+        };
+        metrics::histogram!("roster_job_run_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
+        let failure = match result {
+            Ok(Ok(value)) => {
+                return finish(
+                    deps,
+                    &env,
+                    attempt,
+                    OutcomeStatus::Succeeded { result: value },
+                    timings,
+                )
+                .await;
+            }
+            Ok(Err(Failure::Permanent(error))) => {
+                return finish(
+                    deps,
+                    &env,
+                    attempt,
+                    OutcomeStatus::Failed { error },
+                    timings,
+                )
+                .await;
+            }
+            Ok(Err(f)) => f,
+            Err(_) => Failure::Retry {
+                code: "ROBLOX_API_ERROR",
+                message: format!(
+                    "attempt exceeded the {}s job timeout",
+                    deps.retry.attempt_timeout.as_secs_f64()
+                ),
+                after: None,
+            },
+        };
+        let Failure::Retry {
+            code,
+            message,
+            after,
+        } = failure
+        else {
+            unreachable!("permanent failures returned above");
+        };
+        let error = JobError {
+            code: code.to_owned(),
+            message,
+        };
+        if attempt >= env.max_attempts {
+            let error = JobError {
+                code: error.code,
+                message: format!(
+                    "gave up after {attempt} attempts; last error: {}",
+                    error.message
+                ),
+            };
+            return finish(deps, &env, attempt, OutcomeStatus::Dead { error }, timings).await;
+        }
+        // Remember the error so a crash-looping job reports something useful when it dies.
+        let _ = deps
+            .backend
+            .ledger_claim(
+                env.job_id,
+                &format!("lastError:{}", env.generation),
+                &serde_json::to_value(&error).expect("errors serialize"),
+            )
+            .await;
+        let delay = deps.retry.delay(attempt, after);
+        metrics::counter!("roster_job_retries_total", "kind" => kind).increment(1);
+        tracing::debug!(job = %env.job_id, attempt, delay_ms = delay.as_millis() as u64, error = %error.message, "retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = deps.shutdown.cancelled() => {
+                return Verdict::Requeue("worker shutting down between attempts".into());
+            }
+        }
+    }
+}
+
+/// Decides the outcome (the first decision wins) and publishes the decided one.
+async fn finish(
+    deps: &Deps,
+    env: &JobEnvelope,
+    attempts: u32,
+    status: OutcomeStatus,
+    timings: JobTimings,
+) -> Verdict {
+    let outcome = JobOutcome {
+        job_id: env.job_id,
+        generation: env.generation,
+        kind: env.kind,
+        attempts,
+        finished_at: chrono::Utc::now(),
+        status,
+        timings,
+    };
+    let mut nap = Duration::from_millis(20);
+    for _ in 0..6 {
+        let t = Instant::now();
+        let finished = deps.backend.finish(&outcome).await;
+        metrics::histogram!("roster_queue_op_seconds", "op" => "finish")
+            .record(t.elapsed().as_secs_f64());
+        match finished {
+            Ok(decided) => return verdict(&decided),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not record the outcome yet");
+                tokio::time::sleep(nap).await;
+                nap *= 2;
+            }
+        }
+    }
+    Verdict::Requeue(
+        "could not record the outcome; the task will be delivered again and finish it".into(),
+    )
+}
+
+fn verdict(outcome: &JobOutcome) -> Verdict {
+    let label = match &outcome.status {
+        OutcomeStatus::Succeeded { .. } => "succeeded",
+        OutcomeStatus::Failed { .. } => "failed",
+        OutcomeStatus::Dead { .. } => "dead",
+    };
+    metrics::counter!("roster_jobs_finished_total", "kind" => outcome.kind.as_str(), "outcome" => label).increment(1);
+    match &outcome.status {
+        OutcomeStatus::Succeeded { .. } => Verdict::Done,
+        OutcomeStatus::Failed { error } | OutcomeStatus::Dead { error } => {
+            Verdict::Abort(format!("{}: {}", error.code, error.message))
+        }
+    }
+}
+
+/// Publishes an outcome decided earlier (redelivery after the job finished).
+async fn publish(deps: &Deps, outcome: &JobOutcome) -> Verdict {
+    let mut nap = Duration::from_millis(20);
+    for _ in 0..6 {
+        match deps.backend.publish_outcome(outcome).await {
+            Ok(()) => return verdict(outcome),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not publish outcome yet");
+                tokio::time::sleep(nap).await;
+                nap *= 2;
+            }
+        }
+    }
+    Verdict::Requeue(
+        "could not publish the outcome; the task will be delivered again and re-publish it".into(),
+    )
+}
