@@ -1695,7 +1695,9 @@ async fn sliding_windows_free_one_slot_at_a_time() {
         "the next slot frees within window/limit: {retry_after}"
     );
     assert!(reset_after > 3.0, "the bucket empties later: {reset_after}");
-    assert_eq!(limited.header("retry-after"), Some("2"));
+    // The header is whole seconds, rounded up (how long the first requests took on a loaded machine moves it).
+    let whole = (retry_after.ceil() as u64).max(1).to_string();
+    assert_eq!(limited.header("retry-after"), Some(whole.as_str()));
 
     // One slot later exactly one more request fits (a fixed window would still refuse).
     tokio::time::sleep(Duration::from_secs_f64(retry_after + 0.1)).await;
@@ -1709,11 +1711,20 @@ async fn the_global_limit_is_per_bot_and_per_second() {
     let test = TestSim::seeded().await;
     test.sim
         .update_config(|config| config.global_limit_per_sec = 4);
-    for _ in 0..4 {
-        test.get(TOKEN, "/users/@me").await.ok();
-    }
-    let limited = test.get(TOKEN, "/guilds/1000").await;
-    assert_eq!(limited.status, 429);
+    // The window is one second from the first request; on a loaded machine the four requests may straddle two
+    // windows, so count the successes before the first 429 instead of assuming they all fit in one (the exact
+    // count per window is unit-tested in the simulator's rate_limit module with explicit instants).
+    let mut successes = 0;
+    let limited = loop {
+        let response = test.get(TOKEN, "/guilds/1000").await;
+        if response.status == 429 {
+            break response;
+        }
+        assert_eq!(response.status, 200);
+        successes += 1;
+        assert!(successes < 40, "the global limit never answered 429");
+    };
+    assert!(successes >= 4, "a 429 after only {successes} requests");
     assert_eq!(limited.header("x-ratelimit-global"), Some("true"));
     assert_eq!(limited.header("x-ratelimit-scope"), Some("global"));
     assert_eq!(limited.header("retry-after"), Some("1"));
