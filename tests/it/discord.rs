@@ -932,7 +932,20 @@ async fn sync_all_progress_limit_and_a_quiet_second_run(backend: Backend) {
         .into_iter()
         .filter(|e| e.route == Some(Route::ModifyMember))
         .collect();
-    assert_eq!(patches.len(), 128, "one PATCH per member that changed");
+    let detail: Vec<String> = patches
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {:?} {:.0}ms",
+                e.at, e.path, e.status, e.scope, e.duration_ms
+            )
+        })
+        .collect();
+    assert_eq!(
+        patches.len(),
+        128,
+        "one PATCH per member that changed: {detail:#?}"
+    );
     assert!(
         d.dsim.sim.log().iter().all(|e| e.status != 429),
         "no 429s: the gate kept to the buckets"

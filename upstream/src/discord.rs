@@ -19,8 +19,16 @@
 //! - a wait longer than `max_wait` is not waited: the call fails at once with
 //!   [`UpstreamError::RateLimited`] and the time to wait, so a job can hand its slot back.
 //!
-//! twilight's own limiter stays on for the global limit (50 requests a second per bot by
-//! default). twilight retries every 429 by itself, immediately when it learned nothing from the
+//! - the global limit (50 requests a second per bot by default) is kept per bot: a request holds
+//!   a slot while it is in flight and for one second after its response came back (or it
+//!   failed). Discord counts a request when it arrives, which is never after its response is
+//!   back, so this holds however late requests arrive and however Discord aligns its window. A
+//!   counter of sends in the client's own one-second windows does not: under load the first
+//!   request of a window can arrive late, and a burst at the start of the client's next window
+//!   then lands in Discord's previous one (a global 429, seen in tests on a busy machine).
+//!
+//! twilight's own limiter stays on behind the gate as a safety net (the gate is stricter, so it
+//! does not wait). twilight retries every 429 by itself, immediately when it learned nothing from the
 //! 429 (a global or Cloudflare one); the client stops that with twilight's pre-flight hook: the
 //! second pass through twilight's limiter for one call means a 429 came back, and the call ends
 //! with [`UpstreamError::RateLimited`] (counted in `roster_upstream_429_total`) instead of
@@ -313,9 +321,9 @@ impl DiscordClient {
         // twilight's TLS stack needs a process-wide rustls provider; installing twice is harmless.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Self {
+            gate: Arc::new(Gate::new(settings.global_limit_per_sec)),
             settings: Arc::new(settings),
             clients: Arc::default(),
-            gate: Arc::new(Gate::default()),
         }
     }
 
@@ -362,6 +370,12 @@ impl DiscordClient {
                 .inspect_err(|_| {
                     metrics::counter!("roster_upstream_local_throttle_total", "service" => "discord", "endpoint" => op.as_str()).increment(1);
                 })?;
+            // Handed back even when the call is dropped mid-flight (its overall timeout, or the
+            // job's), so a slot is never lost.
+            let mut ticket = Held {
+                gate: &self.gate,
+                ticket: Some(ticket),
+            };
             let mut fut = make(&client);
             let passes = Arc::new(AtomicU32::new(0));
             let p = passes.clone();
@@ -375,7 +389,9 @@ impl DiscordClient {
                 Ok(resp) => {
                     let status = resp.status().get();
                     metrics::counter!("roster_upstream_requests_total", "service" => "discord", "endpoint" => op.as_str(), "status" => status.to_string()).increment(1);
-                    self.gate.complete(ticket, Headers::read(&resp));
+                    if let Some(t) = ticket.ticket.take() {
+                        self.gate.complete(t, Headers::read(&resp));
+                    }
                     Ok(resp)
                 }
                 Err(e) => {
@@ -386,7 +402,9 @@ impl DiscordClient {
                         }
                         _ => None,
                     };
-                    self.gate.fail(ticket, hint);
+                    if let Some(t) = ticket.ticket.take() {
+                        self.gate.fail(t, hint);
+                    }
                     Err(err)
                 }
             }
@@ -810,11 +828,22 @@ impl Headers {
     }
 }
 
+/// How long a request holds its global slot after its response came back.
+const GLOBAL_PERIOD: Duration = Duration::from_secs(1);
+
 /// Roster's rate-limit gate (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Gate {
+    /// Requests per [`GLOBAL_PERIOD`] per bot.
+    global_limit: u32,
     state: Mutex<GateState>,
     changed: tokio::sync::Notify,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new(50)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -825,6 +854,32 @@ struct GateState {
     buckets: HashMap<(u64, Arc<str>, u64), Bucket>,
     /// (bot, route, major) → requests in flight while the bucket is unknown.
     probes: HashMap<(u64, Op, u64), u32>,
+    /// bot → its global slots.
+    global: HashMap<u64, GlobalSlots>,
+}
+
+/// One bot's global slots: requests in flight, and when the finished ones free theirs.
+#[derive(Debug, Default)]
+struct GlobalSlots {
+    in_flight: u32,
+    /// Ascending.
+    frees_at: std::collections::VecDeque<Instant>,
+}
+
+impl GlobalSlots {
+    /// `Ok` when a slot is free at `now`; else when to look again (`None`: when a request in
+    /// flight finishes).
+    fn check(&mut self, limit: u32, now: Instant) -> Result<(), Option<Instant>> {
+        while self.frees_at.front().is_some_and(|t| *t <= now) {
+            self.frees_at.pop_front();
+        }
+        let held = self.in_flight as usize + self.frees_at.len();
+        if held < limit as usize {
+            Ok(())
+        } else {
+            Err(self.frees_at.front().copied())
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -833,6 +888,20 @@ struct Bucket {
     remaining: u32,
     reset_at: Instant,
     in_flight: u32,
+}
+
+/// A ticket that goes back to its gate as failed when dropped unused.
+struct Held<'a> {
+    gate: &'a Gate,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.gate.fail(t, None);
+        }
+    }
 }
 
 /// A granted request; hand it back with [`Gate::complete`] or [`Gate::fail`].
@@ -845,6 +914,14 @@ struct Ticket {
 }
 
 impl Gate {
+    fn new(global_limit: u16) -> Self {
+        Self {
+            global_limit: u32::from(global_limit.max(1)),
+            state: Mutex::default(),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
     async fn acquire(
         &self,
         bot: u64,
@@ -909,12 +986,15 @@ impl Gate {
         now: Instant,
     ) -> Result<Ticket, Option<Instant>> {
         let mut s = self.state.lock();
+        let global_limit = self.global_limit;
+        s.global.entry(bot).or_default().check(global_limit, now)?;
         let Some((hash, limit)) = s.routes.get(&(bot, op)).cloned() else {
             let probes = s.probes.entry((bot, op, major)).or_default();
             if *probes > 0 {
                 return Err(None);
             }
             *probes += 1;
+            s.global.entry(bot).or_default().in_flight += 1;
             return Ok(Ticket {
                 bot,
                 op,
@@ -944,6 +1024,7 @@ impl Gate {
         }
         b.remaining -= 1;
         b.in_flight += 1;
+        s.global.entry(bot).or_default().in_flight += 1;
         Ok(Ticket {
             bot,
             op,
@@ -952,7 +1033,11 @@ impl Gate {
         })
     }
 
-    fn release(s: &mut GateState, t: &Ticket) {
+    fn release(s: &mut GateState, t: &Ticket, now: Instant) {
+        if let Some(g) = s.global.get_mut(&t.bot) {
+            g.in_flight = g.in_flight.saturating_sub(1);
+            g.frees_at.push_back(now + GLOBAL_PERIOD);
+        }
         match &t.bucket {
             None => {
                 if let Some(p) = s.probes.get_mut(&(t.bot, t.op, t.major)) {
@@ -974,7 +1059,7 @@ impl Gate {
         let now = Instant::now();
         {
             let mut s = self.state.lock();
-            Self::release(&mut s, &t);
+            Self::release(&mut s, &t, now);
             if let Some(h) = headers {
                 s.routes.insert((t.bot, t.op), (h.bucket.clone(), h.limit));
                 let reset_at = now + h.reset_after;
@@ -998,6 +1083,11 @@ impl Gate {
                 if s.buckets.len() > 50_000 {
                     s.buckets.retain(|_, b| b.in_flight > 0 || b.reset_at > now);
                 }
+                if s.global.len() > 10_000 {
+                    s.global.retain(|_, g| {
+                        g.in_flight > 0 || g.frees_at.back().is_some_and(|t| *t > now)
+                    });
+                }
             }
         }
         self.changed.notify_waiters();
@@ -1008,7 +1098,7 @@ impl Gate {
         let now = Instant::now();
         {
             let mut s = self.state.lock();
-            Self::release(&mut s, &t);
+            Self::release(&mut s, &t, now);
             if let Some(wait) = limited {
                 let hash = t
                     .bucket
@@ -1155,6 +1245,47 @@ mod tests {
             }
             other => panic!("expected RateLimited, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_global_limit_holds_a_slot_for_a_second_after_the_response() {
+        let g = Gate::new(3);
+        let now = Instant::now();
+        // Three different routes: the bucket gate would grant each.
+        let a = g.try_acquire(1, Op::GetGuild, 5, now).expect("a");
+        let b = g.try_acquire(1, Op::GetMember, 5, now).expect("b");
+        let c = g.try_acquire(1, Op::ListRoles, 5, now).expect("c");
+        assert_eq!(
+            g.try_acquire(1, Op::ModifyMember, 5, now)
+                .expect_err("full"),
+            None,
+            "all three in flight: wait for one to finish"
+        );
+        // Another bot has its own slots.
+        let other = g.try_acquire(2, Op::GetGuild, 5, now).expect("other bot");
+        g.complete(a, None);
+        // Finished, but Discord may have counted it as late as now: still held.
+        let until = g
+            .try_acquire(1, Op::ModifyMember, 5, Instant::now())
+            .expect_err("held")
+            .expect("frees at a known time");
+        assert!(until >= Instant::now() + Duration::from_millis(900));
+        let d = g
+            .try_acquire(1, Op::ModifyMember, 5, until)
+            .expect("free a second after the response");
+        // A failed or dropped request holds its slot the same way.
+        g.fail(b, None);
+        drop(Held {
+            gate: &g,
+            ticket: Some(c),
+        });
+        let s = g.state.lock();
+        let slots = s.global.get(&1).expect("bot 1");
+        assert_eq!(slots.in_flight, 1, "only d is in flight");
+        assert_eq!(slots.frees_at.len(), 2, "b and c hold theirs; a's is free");
+        drop(s);
+        g.complete(d, None);
+        g.complete(other, None);
     }
 
     #[test]
