@@ -149,7 +149,7 @@ async fn supervise(
         d.release = CancellationToken::new();
         let run = match &source {
             Source::Sqlite(b) => {
-                let wake = b.register_worker(d.inflight.clone(), SLOTS_PER_WORKER);
+                let wake = b.register_worker(queue, d.inflight.clone(), SLOTS_PER_WORKER);
                 let storage = b.storage(queue).poll_with_stream(wake);
                 let worker = WorkerBuilder::new(name.as_str())
                     .backend(storage)
@@ -160,7 +160,7 @@ async fn supervise(
                 boxed(worker.run_until(stop_signal(apalis_stop.clone())))
             }
             Source::Redis(b) => {
-                let wake = b.register_worker(d.inflight.clone(), SLOTS_PER_WORKER);
+                let wake = b.register_worker(queue, d.inflight.clone(), SLOTS_PER_WORKER);
                 let storage = b.storage(queue).poll_with_stream(wake);
                 let worker = WorkerBuilder::new(name.as_str())
                     .backend(storage)

@@ -55,7 +55,6 @@ pub async fn run(
                 .push((key, e.task_id, e.envelope));
         }
         let mut failed = false;
-        let mut pushed = 0usize;
         for (queue, entries) in by_queue {
             let tasks: Vec<(ulid::Ulid, JobEnvelope)> = entries
                 .iter()
@@ -76,7 +75,9 @@ pub async fn run(
                     if let Err(e) = removed {
                         tracing::error!(error = %e, "outbox relay cannot remove relayed entries (they will be pushed again, harmlessly)");
                     }
-                    pushed += entries.len();
+                    if let Err(e) = backend.announce(&queue, entries.len()).await {
+                        tracing::debug!(error = %e, "could not announce pushed tasks; workers will find them on their next tick");
+                    }
                     metrics::counter!("roster_jobs_enqueued_total", "queue" => queue)
                         .increment(entries.len() as u64);
                     if let Some(since) = failing_since.take() {
@@ -99,11 +100,6 @@ pub async fn run(
                     break;
                 }
             }
-        }
-        if pushed > 0
-            && let Err(e) = backend.announce(pushed).await
-        {
-            tracing::debug!(error = %e, "could not announce pushed tasks; workers will find them on their next tick");
         }
         if failed {
             sleep_or_cancel(backoff, &shutdown).await;

@@ -99,8 +99,9 @@ pub trait QueueBackend: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Tells idle workers (in this and other processes) that `tasks` tasks were pushed.
-    async fn announce(&self, tasks: usize) -> Result<(), QueueError>;
+    /// Tells idle workers of `queue` (in this and other processes) that `tasks` tasks were
+    /// pushed to it.
+    async fn announce(&self, queue: &str, tasks: usize) -> Result<(), QueueError>;
 
     /// Counts the start of an attempt of `job` (generation `generation`), and returns the count
     /// with the job's recorded plan and this generation's decided outcome, if any.

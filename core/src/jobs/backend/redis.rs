@@ -49,6 +49,8 @@ pub struct RedisBackend {
     blocking: ConnectionManager,
     config: QueueConfig,
     notifier: Notifier,
+    /// Names this process's announcements, so its own subscriber skips them.
+    sender: Arc<str>,
     _subscriber: Arc<DropGuard>,
 }
 
@@ -82,12 +84,19 @@ impl RedisBackend {
             .map_err(err)?;
         let notifier = Notifier::default();
         let stop = CancellationToken::new();
-        tokio::spawn(relay_wakes(client, notifier.clone(), stop.clone()));
+        let sender: Arc<str> = Arc::from(ulid::Ulid::generate().to_string());
+        tokio::spawn(relay_wakes(
+            client,
+            notifier.clone(),
+            sender.clone(),
+            stop.clone(),
+        ));
         Ok(Self {
             conn,
             blocking,
             config: config.clone(),
             notifier,
+            sender,
             _subscriber: Arc::new(stop.drop_guard()),
         })
     }
@@ -96,11 +105,12 @@ impl RedisBackend {
     /// wake-ups on pushes by any process (through `PUBLISH roster:wake`), with the fallback tick.
     pub fn register_worker(
         &self,
+        queue: &str,
         busy: Arc<std::sync::atomic::AtomicUsize>,
         capacity: usize,
     ) -> WakeStream {
         self.notifier
-            .register(busy, capacity, self.config.poll_interval)
+            .register(queue, busy, capacity, self.config.poll_interval)
     }
 
     /// The apalis configuration for `queue`: explicit name, short heartbeats so a dead
@@ -170,12 +180,12 @@ impl QueueBackend for RedisBackend {
             .map_err(|e| QueueError::Redis(e.to_string()))
     }
 
-    async fn announce(&self, tasks: usize) -> Result<(), QueueError> {
-        self.notifier.notify(tasks);
+    async fn announce(&self, queue: &str, tasks: usize) -> Result<(), QueueError> {
+        self.notifier.notify(Some(queue), tasks);
         let _: i64 = self
             .conn
             .clone()
-            .publish(WAKE_CHANNEL, tasks)
+            .publish(WAKE_CHANNEL, wake_message(tasks, queue, &self.sender))
             .await
             .map_err(err)?;
         Ok(())
@@ -443,9 +453,27 @@ impl QueueBackend for RedisBackend {
     }
 }
 
-/// Forwards `PUBLISH roster:wake` from any process to this process's workers, reconnecting
-/// while Redis is away, until `stop`.
-async fn relay_wakes(client: Client, notifier: Notifier, stop: CancellationToken) {
+/// The `roster:wake` message: `<tasks> <queue> <sender>`.
+fn wake_message(tasks: usize, queue: &str, sender: &str) -> String {
+    format!("{tasks} {queue} {sender}")
+}
+
+/// Reads a `roster:wake` message: tasks, queue and sender; a bare count (from an older
+/// process) names neither.
+fn parse_wake(msg: &str) -> (usize, Option<&str>, Option<&str>) {
+    let mut parts = msg.split_whitespace();
+    let tasks = parts.next().and_then(|t| t.parse().ok()).unwrap_or(1);
+    (tasks, parts.next(), parts.next())
+}
+
+/// Forwards `PUBLISH roster:wake` from other processes to this process's workers (its own
+/// pushes were announced locally already), reconnecting while Redis is away, until `stop`.
+async fn relay_wakes(
+    client: Client,
+    notifier: Notifier,
+    sender: Arc<str>,
+    stop: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
         let sub = async {
@@ -453,8 +481,11 @@ async fn relay_wakes(client: Client, notifier: Notifier, stop: CancellationToken
             pubsub.subscribe(WAKE_CHANNEL).await?;
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                let tasks: usize = msg.get_payload().unwrap_or(1);
-                notifier.notify(tasks);
+                let payload: String = msg.get_payload().unwrap_or_default();
+                let (tasks, queue, from) = parse_wake(&payload);
+                if from != Some(&*sender) {
+                    notifier.notify(queue, tasks);
+                }
             }
             Ok::<(), redis::RedisError>(())
         };
@@ -467,11 +498,25 @@ async fn relay_wakes(client: Client, notifier: Notifier, stop: CancellationToken
             _ = stop.cancelled() => return,
         }
         // Something may have been pushed while we were away.
-        notifier.notify(usize::MAX);
+        notifier.notify(None, usize::MAX);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = stop.cancelled() => return,
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_messages_name_queue_and_sender_and_old_ones_still_wake() {
+        let m = wake_message(3, "roster.ranking", "01ABC");
+        assert_eq!(parse_wake(&m), (3, Some("roster.ranking"), Some("01ABC")));
+        // An older process publishes a bare count: every queue, unknown sender.
+        assert_eq!(parse_wake("2"), (2, None, None));
+        assert_eq!(parse_wake(""), (1, None, None));
     }
 }

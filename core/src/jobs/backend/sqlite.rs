@@ -121,11 +121,12 @@ impl SqliteBackend {
     /// relay pushed, with the fallback tick.
     pub fn register_worker(
         &self,
+        queue: &str,
         busy: Arc<std::sync::atomic::AtomicUsize>,
         capacity: usize,
     ) -> WakeStream {
         self.notifier
-            .register(busy, capacity, self.config.poll_interval)
+            .register(queue, busy, capacity, self.config.poll_interval)
     }
 
     /// The apalis configuration for `queue`.
@@ -204,8 +205,8 @@ impl QueueBackend for SqliteBackend {
         }
     }
 
-    async fn announce(&self, tasks: usize) -> Result<(), QueueError> {
-        self.notifier.notify(tasks);
+    async fn announce(&self, queue: &str, tasks: usize) -> Result<(), QueueError> {
+        self.notifier.notify(Some(queue), tasks);
         Ok(())
     }
 
