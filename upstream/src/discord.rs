@@ -986,21 +986,34 @@ impl Gate {
         now: Instant,
     ) -> Result<Ticket, Option<Instant>> {
         let mut s = self.state.lock();
-        let global_limit = self.global_limit;
-        s.global.entry(bot).or_default().check(global_limit, now)?;
+        let global = s.global.entry(bot).or_default();
+        global.check(self.global_limit, now)?;
+        let bucket = Self::take_route(&mut s, bot, op, major, now)?;
+        s.global.entry(bot).or_default().in_flight += 1;
+        Ok(Ticket {
+            bot,
+            op,
+            major,
+            bucket,
+        })
+    }
+
+    /// The route's share of a grant: a probe while its bucket is unknown (`None`), else one of
+    /// the bucket's remaining requests.
+    fn take_route(
+        s: &mut GateState,
+        bot: u64,
+        op: Op,
+        major: u64,
+        now: Instant,
+    ) -> Result<Option<Arc<str>>, Option<Instant>> {
         let Some((hash, limit)) = s.routes.get(&(bot, op)).cloned() else {
             let probes = s.probes.entry((bot, op, major)).or_default();
             if *probes > 0 {
                 return Err(None);
             }
             *probes += 1;
-            s.global.entry(bot).or_default().in_flight += 1;
-            return Ok(Ticket {
-                bot,
-                op,
-                major,
-                bucket: None,
-            });
+            return Ok(None);
         };
         let b = s
             .buckets
@@ -1024,13 +1037,7 @@ impl Gate {
         }
         b.remaining -= 1;
         b.in_flight += 1;
-        s.global.entry(bot).or_default().in_flight += 1;
-        Ok(Ticket {
-            bot,
-            op,
-            major,
-            bucket: Some(hash),
-        })
+        Ok(Some(hash))
     }
 
     fn release(s: &mut GateState, t: &Ticket, now: Instant) {
