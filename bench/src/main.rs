@@ -317,6 +317,12 @@ struct Samples {
     total: Vec<f64>,
     upstream: Vec<f64>,
     overhead: Vec<f64>,
+    /// Submission to pickup (`timings.queueWaitMs`).
+    queue_wait: Vec<f64>,
+    /// In the job but not waiting on Roblox (`runMs − upstreamMs`).
+    job_own: Vec<f64>,
+    /// Before submission and after the outcome: total − (finishedAt − createdAt).
+    outside: Vec<f64>,
 }
 
 pub(crate) fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -419,6 +425,18 @@ async fn latency(
                     .json()
                     .await?;
                 let up = v["timings"]["upstreamMs"].as_f64().unwrap_or(0.0);
+                let wait = v["timings"]["queueWaitMs"].as_f64().unwrap_or(0.0);
+                let run = v["timings"]["runMs"].as_f64().unwrap_or(0.0);
+                s.queue_wait.push(wait);
+                s.job_own.push(run - up);
+                let at = |k: &str| {
+                    v[k].as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                };
+                if let (Some(c), Some(f)) = (at("createdAt"), at("finishedAt")) {
+                    s.outside
+                        .push(ms - (f - c).num_microseconds().unwrap_or(0) as f64 / 1e3);
+                }
                 if std::env::var("BENCH_DEBUG").is_ok() && ms > 300.0 {
                     eprintln!("slow: {ms:.0}ms {}", v["timings"]);
                 }
@@ -559,6 +577,17 @@ async fn rank(
                     pct(&mut s.overhead, 99.0),
                     s.total.len()
                 );
+                if std::env::var("BENCH_DEBUG").is_ok() {
+                    eprintln!(
+                        "  overhead by stage p50/p99: queue wait {:.1}/{:.1} ms, job's own {:.1}/{:.1} ms, outside the job {:.1}/{:.1} ms",
+                        pct(&mut s.queue_wait, 50.0),
+                        pct(&mut s.queue_wait, 99.0),
+                        pct(&mut s.job_own, 50.0),
+                        pct(&mut s.job_own, 99.0),
+                        pct(&mut s.outside, 50.0),
+                        pct(&mut s.outside, 99.0),
+                    );
+                }
             }
         }
         for sim_ms in [0u64, 50] {

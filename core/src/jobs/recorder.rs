@@ -1,6 +1,6 @@
 //! The outcome recorder (control plane): consumes outcomes from the queue backend, writes the
-//! job record, the dead-letter index and the audit entry in one transaction, makes it durable,
-//! wakes waiting API requests, and only then acknowledges the outcome. Recording is idempotent
+//! job record, the dead-letter index and the audit entry in one transaction, wakes waiting API
+//! requests, makes the records durable, and only then acknowledges the outcome. Recording is idempotent
 //! (an outcome for a job that is already final, or for an older generation, changes nothing),
 //! so redelivered outcomes are harmless.
 
@@ -257,12 +257,21 @@ pub async fn run(
                 }
             }
         }
-        if let Err(e) = store.durable().await {
-            tracing::error!(error = %e, "cannot make recorded outcomes durable; they stay unacknowledged");
-            continue;
-        }
+        // Waiting requests are answered before the flush: what they read is already decided
+        // (the outcome is durable in the queue backend's ledger, first decision wins) and stays
+        // unacknowledged until the record is durable, so a crash in between only means the same
+        // outcome is recorded again at restart. This keeps one flush off every answer's path.
         for j in woken {
             hub.wake(j);
+        }
+        if let Err(e) = store.durable().await {
+            tracing::error!(error = %e, "cannot make recorded outcomes durable; they stay unacknowledged");
+            // They will be read again: not in a tight loop while the disk is failing.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
         }
         if staged_any {
             relay_wake.notify_one();
@@ -273,5 +282,173 @@ pub async fn run(
         if !ok {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::QueueConfig;
+    use crate::ids::{GroupId, JobId};
+    use crate::jobs::backend::SqliteBackend;
+    use crate::jobs::facade::new_record;
+    use crate::store::{Entries, SledStore, Txn};
+
+    /// The store, with flushes failing while `failing` is set.
+    struct FailingFlush {
+        inner: SledStore,
+        failing: AtomicBool,
+    }
+
+    impl Store for FailingFlush {
+        fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(tree, key)
+        }
+        fn scan(
+            &self,
+            tree: Tree,
+            prefix: &[u8],
+            after: Option<&[u8]>,
+            limit: usize,
+            rev: bool,
+        ) -> Result<Entries, StoreError> {
+            self.inner.scan(tree, prefix, after, limit, rev)
+        }
+        fn transact_dyn(
+            &self,
+            f: &mut dyn FnMut(&dyn Txn) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            self.inner.transact_dyn(f)
+        }
+        fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+            self.inner.insert(tree, key, value)
+        }
+        fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), StoreError> {
+            self.inner.remove(tree, key)
+        }
+        fn next_id(&self) -> Result<u64, StoreError> {
+            self.inner.next_id()
+        }
+        fn len(&self, tree: Tree) -> usize {
+            self.inner.len(tree)
+        }
+        fn durable(&self) -> futures::future::BoxFuture<'static, Result<(), StoreError>> {
+            if self.failing.load(Ordering::SeqCst) {
+                Box::pin(async { Err(StoreError::Io("no space left on device".into())) })
+            } else {
+                self.inner.durable()
+            }
+        }
+        fn flush_blocking(&self) -> Result<(), StoreError> {
+            self.inner.flush_blocking()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_is_answered_before_the_flush_and_the_outcome_acknowledged_after_it() {
+        let dir = std::env::temp_dir().join(format!("roster-recorder-{}", ulid::Ulid::generate()));
+        let store = Arc::new(FailingFlush {
+            inner: SledStore::open(&dir).expect("store"),
+            failing: AtomicBool::new(true),
+        });
+        let backend: Arc<dyn QueueBackend> = Arc::new(
+            SqliteBackend::open(&dir.join("queue.sqlite3"), &QueueConfig::default())
+                .await
+                .expect("queue"),
+        );
+        let rec = new_record(
+            JobId(ulid::Ulid::generate()),
+            JobKind::RankSet,
+            Tenant::Group(GroupId::new(7).unwrap()),
+            json!({}),
+            json!({}),
+            Utc::now(),
+            3,
+        );
+        store
+            .transact(|tx| tx.put_json(Tree::Jobs, &rec.id.to_bytes(), &rec))
+            .unwrap();
+        let outcome = JobOutcome {
+            job_id: rec.id,
+            generation: 0,
+            kind: JobKind::RankSet,
+            attempts: 1,
+            finished_at: Utc::now(),
+            status: OutcomeStatus::Succeeded {
+                result: json!({"ok": true}),
+            },
+            timings: Default::default(),
+        };
+        backend.finish(&outcome).await.unwrap();
+        let hub = Arc::new(OutcomeHub::default());
+        let coordinator = crate::syncs::Coordinator {
+            concurrency: 1,
+            max_attempts: 3,
+        };
+        let start = |stop: &CancellationToken| {
+            tokio::spawn(run(
+                store.clone(),
+                backend.clone(),
+                hub.clone(),
+                Arc::new(tokio::sync::Notify::new()),
+                coordinator.clone(),
+                stop.clone(),
+            ))
+        };
+
+        // The flush fails: the waiting request is answered with the recorded outcome anyway…
+        let done = hub.watch(rec.id);
+        let stop = CancellationToken::new();
+        let recorder = start(&stop);
+        tokio::time::timeout(Duration::from_secs(10), done)
+            .await
+            .expect("the waiting request is woken")
+            .expect("woken, not dropped");
+        let seen: JobRecord = store
+            .get_json(Tree::Jobs, &rec.id.to_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.status, JobStatus::Succeeded);
+        // …but the outcome is not acknowledged: a restart would record it again.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+        recorder.await.unwrap();
+        let pending = backend
+            .next_outcomes(10, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            pending.len(),
+            1,
+            "unacknowledged while the record is not durable"
+        );
+        assert_eq!(pending[0].1.job_id, rec.id);
+
+        // Once flushes work again, the outcome is acknowledged.
+        store.failing.store(false, Ordering::SeqCst);
+        let stop = CancellationToken::new();
+        let recorder = start(&stop);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !backend
+            .next_outcomes(10, Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outcome was never acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+        recorder.await.unwrap();
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
