@@ -107,3 +107,68 @@ async fn purge_forgets_old_idempotency_keys_and_jobs() {
     assert_eq!(roster_scheduler::purge(app.ctx()).await.unwrap().removed, 0);
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_vacuum_sweeps_in_steps_and_keeps_recent_tasks() {
+    use redis::AsyncCommands;
+    let server = crate::harness::RedisServer::start();
+    let backend = roster_core::jobs::backend::RedisBackend::connect(
+        &server.url(),
+        &roster_core::config::QueueConfig::default(),
+    )
+    .await
+    .expect("connect");
+    let cfg = backend.apalis_config(roster_core::jobs::RANKING_QUEUE);
+    let mut conn = backend.connection();
+    let now = Utc::now().timestamp();
+    // 300 tasks finished an hour ago (every third one dead), 5 finished just now: more than any
+    // compact set encoding holds, so SSCAN really pages.
+    let mut pipe = redis::pipe();
+    let mut add = |id: String, set: String, done_at: i64| {
+        pipe.sadd(set, &id)
+            .hset(cfg.job_data_hash(), &id, "payload")
+            .hset(format!("{}:{id}", cfg.job_meta_hash()), "done_at", done_at);
+    };
+    for i in 0..300 {
+        let set = if i % 3 == 0 {
+            cfg.dead_jobs_set()
+        } else {
+            cfg.done_jobs_set()
+        };
+        add(format!("old-{i:03}"), set, now - 3600);
+    }
+    let recent: Vec<String> = (0..5).map(|i| format!("new-{i}")).collect();
+    for id in &recent {
+        add(id.clone(), cfg.done_jobs_set(), now);
+    }
+    let () = pipe.query_async(&mut conn).await.expect("seed");
+
+    let removed = backend
+        .vacuum_in_steps(Duration::from_secs(600), 7)
+        .await
+        .expect("vacuum");
+    assert_eq!(removed, 300, "every old task, over many steps");
+    let mut left: Vec<String> = conn.smembers(cfg.done_jobs_set()).await.unwrap();
+    left.sort();
+    assert_eq!(left, recent, "recent tasks stay");
+    let dead: usize = conn.scard(cfg.dead_jobs_set()).await.unwrap();
+    assert_eq!(dead, 0);
+    let payloads: usize = conn.hlen(cfg.job_data_hash()).await.unwrap();
+    assert_eq!(
+        payloads, 5,
+        "payloads of removed tasks are gone, the others kept"
+    );
+    let meta: bool = conn
+        .exists(format!("{}:old-001", cfg.job_meta_hash()))
+        .await
+        .unwrap();
+    assert!(!meta, "metadata of removed tasks is gone");
+    assert_eq!(
+        backend
+            .vacuum_in_steps(Duration::from_secs(600), 7)
+            .await
+            .expect("vacuum"),
+        0,
+        "a second sweep finds nothing"
+    );
+}
