@@ -1,8 +1,8 @@
 //! The outcome recorder (control plane): consumes outcomes from the queue backend, writes the
 //! job record, the dead-letter index and the audit entry in one transaction, wakes waiting API
-//! requests, makes the records durable, and only then acknowledges the outcome. Recording is idempotent
-//! (an outcome for a job that is already final, or for an older generation, changes nothing),
-//! so redelivered outcomes are harmless.
+//! requests, makes the records durable, and only then acknowledges the outcome. Recording is
+//! idempotent (an outcome for a job that is already final, or for an older generation, changes
+//! nothing), so redelivered outcomes are harmless.
 
 use std::sync::Arc;
 use std::time::Duration;

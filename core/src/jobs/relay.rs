@@ -66,6 +66,11 @@ pub async fn run(
                 .record(push_started.elapsed().as_secs_f64());
             match result {
                 Ok(()) => {
+                    // Workers first: the tasks are committed to the queue, and clearing the outbox
+                    // (a store transaction) is not on their path.
+                    if let Err(e) = backend.announce(&queue, entries.len()).await {
+                        tracing::debug!(error = %e, "could not announce pushed tasks; workers will find them on their next tick");
+                    }
                     let removed = store.transact(|tx| {
                         for (key, _, _) in &entries {
                             tx.remove(Tree::Outbox, key)?;
@@ -74,9 +79,6 @@ pub async fn run(
                     });
                     if let Err(e) = removed {
                         tracing::error!(error = %e, "outbox relay cannot remove relayed entries (they will be pushed again, harmlessly)");
-                    }
-                    if let Err(e) = backend.announce(&queue, entries.len()).await {
-                        tracing::debug!(error = %e, "could not announce pushed tasks; workers will find them on their next tick");
                     }
                     metrics::counter!("roster_jobs_enqueued_total", "queue" => queue)
                         .increment(entries.len() as u64);
