@@ -116,3 +116,79 @@ async fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) {
         _ = shutdown.cancelled() => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::Tenant;
+    use crate::config::QueueConfig;
+    use crate::ids::{GroupId, JobId};
+    use crate::jobs::backend::SqliteBackend;
+    use crate::jobs::backend::wake::WakeStream;
+    use crate::jobs::facade::{Jobs, new_record};
+    use crate::jobs::{JobKind, QUEUES};
+    use crate::store::SledStore;
+
+    async fn woken(stream: &mut WakeStream, within: Duration) -> bool {
+        tokio::time::timeout(within, stream.next()).await.is_ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relayed_tasks_wake_a_worker_of_their_own_queue() {
+        let dir = std::env::temp_dir().join(format!("roster-relay-{}", ulid::Ulid::generate()));
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("store"));
+        // One idle worker per queue, with a fallback tick far beyond the test (a day), so only
+        // an announcement wakes one.
+        let config = QueueConfig {
+            poll_interval: Duration::from_secs(24 * 3600),
+            ..QueueConfig::default()
+        };
+        let sqlite = SqliteBackend::open(&dir.join("queue.sqlite3"), &config)
+            .await
+            .expect("queue");
+        let mut workers: Vec<(&str, WakeStream)> = QUEUES
+            .iter()
+            .map(|q| {
+                let s = sqlite.register_worker(q, Arc::default(), 2);
+                (*q, s)
+            })
+            .collect();
+        let backend: Arc<dyn QueueBackend> = Arc::new(sqlite);
+        let wake = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(run(store.clone(), backend, wake.clone(), stop.clone()));
+
+        for kind in [JobKind::RankSet, JobKind::DiscordSyncMember] {
+            let rec = new_record(
+                JobId(ulid::Ulid::generate()),
+                kind,
+                Tenant::Group(GroupId::new(7).unwrap()),
+                json!({}),
+                json!({}),
+                chrono::Utc::now(),
+                3,
+            );
+            store.transact(|tx| Jobs::stage_in(tx, &rec)).unwrap();
+            wake.notify_one();
+            for (queue, stream) in &mut workers {
+                if *queue == kind.queue() {
+                    assert!(
+                        woken(stream, Duration::from_secs(5)).await,
+                        "the {queue} worker is woken for a {kind:?} job"
+                    );
+                } else {
+                    assert!(
+                        !woken(stream, Duration::from_millis(200)).await,
+                        "the {queue} worker is not woken for a {kind:?} job"
+                    );
+                }
+            }
+        }
+        stop.cancel();
+        relay.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
