@@ -139,6 +139,7 @@ async fn supervise(
     queue: &'static str,
     role: String,
     stop: CancellationToken,
+    handlers: tokio::runtime::Handle,
 ) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -151,11 +152,13 @@ async fn supervise(
             Source::Sqlite(b) => {
                 let wake = b.register_worker(queue, d.inflight.clone(), SLOTS_PER_WORKER);
                 let storage = b.storage(queue).poll_with_stream(wake);
+                // This worker runs on the queue's own runtime; its handlers on the caller's.
+                let handlers = handlers.clone();
                 let worker = WorkerBuilder::new(name.as_str())
                     .backend(storage)
                     .data(d.clone())
                     .concurrency(SLOTS_PER_WORKER)
-                    .parallelize(spawn_task)
+                    .parallelize(move |fut| handlers.spawn(fut))
                     .build(handle);
                 boxed(worker.run_until(stop_signal(apalis_stop.clone())))
             }
@@ -255,17 +258,28 @@ pub async fn run(
     drain: Duration,
 ) -> Result<(), String> {
     let mut set = tokio::task::JoinSet::new();
+    // Handlers run here; the embedded queue's workers run on its own runtime (see
+    // `SqliteBackend::runtime`), Redis workers here.
+    let here = tokio::runtime::Handle::current();
+    let workers_on = match &source {
+        Source::Sqlite(b) => b.runtime(),
+        Source::Redis(_) => here.clone(),
+    };
     for queue in QUEUES {
         for _ in 0..workers_for(queue, config.concurrency) {
             let mut d = deps.clone();
             d.inflight = Arc::default();
-            set.spawn(supervise(
-                d,
-                source.clone(),
-                queue,
-                role.to_owned(),
-                stop.clone(),
-            ));
+            set.spawn_on(
+                supervise(
+                    d,
+                    source.clone(),
+                    queue,
+                    role.to_owned(),
+                    stop.clone(),
+                    here.clone(),
+                ),
+                &workers_on,
+            );
         }
     }
     let all = async { while set.join_next().await.is_some() {} };

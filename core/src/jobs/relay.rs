@@ -66,6 +66,14 @@ pub async fn run(
                 .record(push_started.elapsed().as_secs_f64());
             match result {
                 Ok(()) => {
+                    let now = chrono::Utc::now();
+                    for (_, _, env) in &entries {
+                        // Submission to committed in the queue: the relay's share of a job's
+                        // queue wait.
+                        let waited = (now - env.submitted_at).to_std().unwrap_or_default();
+                        metrics::histogram!("roster_outbox_relay_delay_seconds")
+                            .record(waited.as_secs_f64());
+                    }
                     // Workers first: the tasks are committed to the queue, and clearing the outbox
                     // (a store transaction) is not on their path.
                     if let Err(e) = backend.announce(&queue, entries.len()).await {

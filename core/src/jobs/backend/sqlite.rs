@@ -30,30 +30,152 @@ fn err(e: impl std::fmt::Display) -> QueueError {
 /// One connection per file: SQLite has a single writer, and with several connections every
 /// contended write waits in SQLite's busy handler, which sleeps in steps of milliseconds;
 /// queueing in the pool keeps each write at its real cost.
-async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
-    let opts = SqliteConnectOptions::new()
+///
+/// The connection does not checkpoint the WAL itself below [`WAL_BACKSTOP_PAGES`]: a
+/// checkpoint run by a commit copies the WAL into the database and syncs both files while that
+/// commit, and every operation queued behind the one connection, waits (SQLite's default runs
+/// one every 1,000 pages, several times a second under load, each a stall of milliseconds to
+/// tens of milliseconds on the queue's critical path). [`checkpoint`] does it from a
+/// connection of its own instead.
+fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
+        .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
+        .foreign_keys(true)
+}
+
+fn cannot_open(path: &Path, e: sqlx::Error) -> QueueError {
+    QueueError::Sqlite(format!(
+        "cannot open the embedded queue {}: {e}",
+        path.display()
+    ))
+}
+
+async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
     SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        .connect_with(connect_options(path))
+        .await
+        .map_err(|e| cannot_open(path, e))
+}
+
+/// The ledger file's one connection, used directly rather than through a pool: a pool hands
+/// its connection back through a spawned task that first pings it, two more round trips to
+/// sqlx's connection thread for every statement. Every statement runs to completion (they run
+/// in tasks of the queue's runtime that nobody cancels), so the connection is never left
+/// half-way through one.
+#[derive(Clone)]
+struct Ledger(Arc<tokio::sync::Mutex<sqlx::SqliteConnection>>);
+
+impl Ledger {
+    async fn open(path: &Path) -> Result<Self, QueueError> {
+        use sqlx::ConnectOptions;
+        let conn = connect_options(path)
+            .connect()
+            .await
+            .map_err(|e| cannot_open(path, e))?;
+        Ok(Self(Arc::new(tokio::sync::Mutex::new(conn))))
+    }
+
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, sqlx::SqliteConnection> {
+        self.0.lock().await
+    }
+}
+
+/// WAL pages past which a commit checkpoints by itself anyway (about 40 MB): only reached if
+/// [`checkpoint`] falls behind.
+const WAL_BACKSTOP_PAGES: u32 = 10_000;
+
+/// How often [`checkpoint`] copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints `path`'s WAL every [`CHECKPOINT_EVERY`] from a connection of its own, so the
+/// copying and syncing happen beside the queue's connection instead of inside its commits. A
+/// `PASSIVE` checkpoint takes no lock a writer needs and never waits; once it has copied the
+/// whole WAL, the next commit starts the WAL over from its beginning, so the file stays small.
+/// Runs until the task is dropped (with the queue's runtime).
+async fn checkpoint(path: std::path::PathBuf) {
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = match SqlitePoolOptions::new()
+        .max_connections(1)
         .connect_with(opts)
         .await
-        .map_err(|e| {
-            QueueError::Sqlite(format!(
-                "cannot open the embedded queue {}: {e}",
-                path.display()
-            ))
-        })
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot open a checkpointing connection; the queue's own connection will checkpoint");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let started = std::time::Instant::now();
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(_) => metrics::histogram!("roster_queue_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64()),
+            Err(e) => {
+                tracing::debug!(file = %path.display(), error = %e, "WAL checkpoint failed; retrying")
+            }
+        }
+    }
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The queue file's own small runtime (one thread).
+///
+/// Every apalis operation on the queue file is a transaction on its one connection (`BEGIN`,
+/// the statement, `COMMIT`, then sqlx's ping as it returns the connection to the pool), and
+/// each step is a round trip to sqlx's connection thread whose answer wakes the waiting task
+/// from outside the runtime. On the control plane's runtime, saturated with requests, every
+/// such wake-up waits behind the whole run queue while the task holds the only connection, so
+/// a fetch took milliseconds and pushes queued behind fetches. On a runtime of their own the
+/// queue's workers, pushes and ledger writes find a short run queue, and hand the job to the
+/// control plane's runtime once, to run its handler.
+struct QueueRuntime(Option<tokio::runtime::Runtime>);
+
+impl QueueRuntime {
+    fn new() -> Result<Self, QueueError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("roster-queue")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+            .map_err(|e| QueueError::Sqlite(format!("cannot start the queue's runtime: {e}")))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the queue runtime lives until dropped")
+            .handle()
+    }
+}
+
+impl Drop for QueueRuntime {
+    fn drop(&mut self) {
+        // Dropped from async code too (tests, shutdown): never block there.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// SQLite-backed queue.
@@ -63,13 +185,14 @@ pub struct SqliteBackend {
     pool: SqlitePool,
     /// Roster's ledger and outcome stream, in a second file so their writes (on every job's
     /// critical path) never queue behind apalis' fetches and heartbeats.
-    ledger: SqlitePool,
+    ledger: Ledger,
     config: QueueConfig,
     outcome_ready: Arc<Notify>,
     notifier: Notifier,
     /// Member leases. Every worker of this backend is in this process, so they live in memory.
     leases:
         Arc<parking_lot::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>>,
+    runtime: Arc<QueueRuntime>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -106,7 +229,7 @@ impl SqliteBackend {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "queue".into());
         let ledger_path = path.with_file_name(format!("{stem}-ledger.sqlite3"));
-        let ledger = open_pool(&ledger_path).await?;
+        let ledger = Ledger::open(&ledger_path).await?;
         for stmt in [
             "CREATE TABLE IF NOT EXISTS roster_ledger (
                 job_id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
@@ -120,8 +243,14 @@ impl SqliteBackend {
                WHEN NEW.field LIKE 'outcome:%'
                BEGIN INSERT INTO roster_outcomes (body, created_at) VALUES (NEW.value, NEW.updated_at); END",
         ] {
-            sqlx::query(stmt).execute(&ledger).await.map_err(err)?;
+            sqlx::query(stmt)
+                .execute(&mut *ledger.lock().await)
+                .await
+                .map_err(err)?;
         }
+        let runtime = QueueRuntime::new()?;
+        runtime.handle().spawn(checkpoint(path.to_path_buf()));
+        runtime.handle().spawn(checkpoint(ledger_path));
         Ok(Self {
             pool,
             ledger,
@@ -129,7 +258,28 @@ impl SqliteBackend {
             outcome_ready: Arc::new(Notify::new()),
             notifier: Notifier::default(),
             leases: Arc::default(),
+            runtime: Arc::new(runtime),
         })
+    }
+
+    /// The runtime the queue file is used from: this backend's workers run on it (see
+    /// [`QueueRuntime`]), and its operations hop onto it.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Runs `f(backend)` on the queue's runtime.
+    async fn on_queue<T, F, Fut>(&self, f: F) -> Result<T, QueueError>
+    where
+        F: FnOnce(Self) -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueueError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.runtime
+            .handle()
+            .spawn(f(self.clone()))
+            .await
+            .map_err(|e| QueueError::Sqlite(format!("queue operation did not finish: {e}")))?
     }
 
     /// Registers a worker (running up to `capacity` tasks, `busy` now) for wake-ups when the
@@ -169,8 +319,130 @@ impl SqliteBackend {
     }
 }
 
+/// The operations themselves, run on whatever runtime polls them; [`SqliteBackend`]'s
+/// [`QueueBackend`] runs the ones that touch a file on the queue's runtime.
+struct Local(SqliteBackend);
+
+impl std::ops::Deref for Local {
+    type Target = SqliteBackend;
+    fn deref(&self) -> &SqliteBackend {
+        &self.0
+    }
+}
+
+/// Runs `$call` on a [`Local`] of the backend, on the queue's runtime. Callers own their
+/// arguments first: the task outlives the borrow.
+macro_rules! on_queue {
+    ($self:ident, |$b:ident| $call:expr) => {
+        $self.on_queue(move |b| async move {
+            let $b = Local(b);
+            $call.await
+        })
+    };
+}
+
 #[async_trait]
 impl QueueBackend for SqliteBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    async fn push(
+        &self,
+        queue: &str,
+        task_id: ulid::Ulid,
+        envelope: &JobEnvelope,
+    ) -> Result<(), QueueError> {
+        let (queue, envelope) = (queue.to_owned(), envelope.clone());
+        on_queue!(self, |b| b.push(&queue, task_id, &envelope)).await
+    }
+
+    async fn push_many(
+        &self,
+        queue: &str,
+        tasks: &[(ulid::Ulid, JobEnvelope)],
+    ) -> Result<(), QueueError> {
+        let (queue, tasks) = (queue.to_owned(), tasks.to_vec());
+        on_queue!(self, |b| b.push_many(&queue, &tasks)).await
+    }
+
+    async fn announce(&self, queue: &str, tasks: usize) -> Result<(), QueueError> {
+        Local(self.clone()).announce(queue, tasks).await
+    }
+
+    async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError> {
+        on_queue!(self, |b| b.begin_attempt(job, generation)).await
+    }
+
+    async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError> {
+        on_queue!(self, |b| b.attempts(job, generation)).await
+    }
+
+    async fn ledger_claim(
+        &self,
+        job: JobId,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueueError> {
+        let (field, value) = (field.to_owned(), value.clone());
+        on_queue!(self, |b| b.ledger_claim(job, &field, &value)).await
+    }
+
+    async fn ledger_get(
+        &self,
+        job: JobId,
+        field: &str,
+    ) -> Result<Option<serde_json::Value>, QueueError> {
+        let field = field.to_owned();
+        on_queue!(self, |b| b.ledger_get(job, &field)).await
+    }
+
+    async fn lock(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, QueueError> {
+        Local(self.clone()).lock(key, holder, ttl).await
+    }
+
+    async fn unlock(&self, key: &str, holder: &str) -> Result<(), QueueError> {
+        Local(self.clone()).unlock(key, holder).await
+    }
+
+    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError> {
+        let outcome = outcome.clone();
+        on_queue!(self, |b| b.finish(&outcome)).await
+    }
+
+    async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError> {
+        let outcome = outcome.clone();
+        on_queue!(self, |b| b.publish_outcome(&outcome)).await
+    }
+
+    async fn next_outcomes(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedOutcome>, QueueError> {
+        on_queue!(self, |b| b.next_outcomes(max, wait)).await
+    }
+
+    async fn ack_outcomes(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let receipts = receipts.to_vec();
+        on_queue!(self, |b| b.ack_outcomes(&receipts)).await
+    }
+
+    async fn recover_outcomes(&self) -> Result<u64, QueueError> {
+        on_queue!(self, |b| b.recover_outcomes()).await
+    }
+
+    async fn vacuum(&self, older_than: Duration) -> Result<u64, QueueError> {
+        on_queue!(self, |b| b.vacuum(older_than)).await
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        on_queue!(self, |b| b.ping()).await
+    }
+}
+
+#[async_trait]
+impl QueueBackend for Local {
     fn kind(&self) -> BackendKind {
         BackendKind::Sqlite
     }
@@ -239,7 +511,7 @@ impl QueueBackend for SqliteBackend {
         .bind(&id)
         .bind(format!("attempts:{generation}"))
         .bind(now_ms())
-        .fetch_one(&self.ledger)
+        .fetch_one(&mut *self.ledger.lock().await)
         .await
         .map_err(err)?;
         let n: String = row.try_get(0).map_err(err)?;
@@ -259,7 +531,7 @@ impl QueueBackend for SqliteBackend {
         )
         .bind(&id)
         .bind(&outcome_field)
-        .fetch_all(&self.ledger)
+        .fetch_all(&mut *self.ledger.lock().await)
         .await
         .map_err(err)?;
         for r in rows {
@@ -300,7 +572,7 @@ impl QueueBackend for SqliteBackend {
         .bind(field)
         .bind(value.to_string())
         .bind(now_ms())
-        .fetch_one(&self.ledger)
+        .fetch_one(&mut *self.ledger.lock().await)
         .await
         .map_err(err)?;
         let s: String = row.try_get(0).map_err(err)?;
@@ -315,7 +587,7 @@ impl QueueBackend for SqliteBackend {
         let row = sqlx::query("SELECT value FROM roster_ledger WHERE job_id = ?1 AND field = ?2")
             .bind(job.0.to_string())
             .bind(field)
-            .fetch_optional(&self.ledger)
+            .fetch_optional(&mut *self.ledger.lock().await)
             .await
             .map_err(err)?;
         match row {
@@ -367,7 +639,7 @@ impl QueueBackend for SqliteBackend {
         .bind(&field)
         .bind(&body)
         .bind(now_ms())
-        .fetch_optional(&self.ledger)
+        .fetch_optional(&mut *self.ledger.lock().await)
         .await
         .map_err(err)?;
         self.outcome_ready.notify_one();
@@ -389,7 +661,7 @@ impl QueueBackend for SqliteBackend {
         sqlx::query("INSERT INTO roster_outcomes (body, created_at) VALUES (?1, ?2)")
             .bind(serde_json::to_string(outcome).expect("outcomes serialize"))
             .bind(now_ms())
-            .execute(&self.ledger)
+            .execute(&mut *self.ledger.lock().await)
             .await
             .map_err(err)?;
         self.outcome_ready.notify_one();
@@ -408,7 +680,7 @@ impl QueueBackend for SqliteBackend {
             let notified = self.outcome_ready.notified();
             let rows = sqlx::query("SELECT seq, body FROM roster_outcomes ORDER BY seq LIMIT ?1")
                 .bind(max as i64)
-                .fetch_all(&self.ledger)
+                .fetch_all(&mut *self.ledger.lock().await)
                 .await
                 .map_err(err)?;
             if !rows.is_empty() {
@@ -449,7 +721,7 @@ impl QueueBackend for SqliteBackend {
         let list = serde_json::to_string(&seqs).expect("numbers serialize");
         sqlx::query("DELETE FROM roster_outcomes WHERE seq IN (SELECT value FROM json_each(?1))")
             .bind(list)
-            .execute(&self.ledger)
+            .execute(&mut *self.ledger.lock().await)
             .await
             .map_err(err)?;
         Ok(())
@@ -480,7 +752,7 @@ impl QueueBackend for SqliteBackend {
         let cutoff = now_ms() - Duration::from_secs(7 * 24 * 3600).as_millis() as i64;
         let res = sqlx::query("DELETE FROM roster_ledger WHERE updated_at < ?1")
             .bind(cutoff)
-            .execute(&self.ledger)
+            .execute(&mut *self.ledger.lock().await)
             .await
             .map_err(err)?;
         total += res.rows_affected();
@@ -488,9 +760,14 @@ impl QueueBackend for SqliteBackend {
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        for pool in [&self.pool, &self.ledger] {
-            sqlx::query("SELECT 1").execute(pool).await.map_err(err)?;
-        }
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.ledger.lock().await)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 }
@@ -520,18 +797,77 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wal_is_checkpointed_beside_the_queue_connection() {
+        let (b, dir) = open().await;
+        let files = [
+            dir.0.join("queue.sqlite3"),
+            dir.0.join("queue-ledger.sqlite3"),
+        ];
+        let sizes = || {
+            files
+                .each_ref()
+                .map(|f| std::fs::metadata(f).expect("file").len())
+        };
+        let before = sizes();
+        // A few hundred commits on each file: far below the 10,000-page backstop, so only the
+        // checkpointer can copy them from the WAL into the database files.
+        let envelope = |i: u64| JobEnvelope {
+            job_id: JobId(ulid::Ulid::generate()),
+            generation: 0,
+            kind: crate::jobs::JobKind::RankSet,
+            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
+            submitted_at: chrono::Utc::now(),
+            max_attempts: 3,
+            payload: serde_json::json!({ "n": i, "padding": "x".repeat(1_000) }),
+        };
+        for i in 0..300 {
+            let env = envelope(i);
+            b.push(QUEUES[0], ulid::Ulid::generate(), &env)
+                .await
+                .expect("push");
+            b.ledger_claim(env.job_id, "plan", &serde_json::json!({ "n": i }))
+                .await
+                .expect("claim");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = sizes();
+            if now[0] > before[0] && now[1] > before[1] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database files never grew ({before:?} → {now:?}): nothing checkpointed the WAL"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The queue's connection did not checkpoint by itself.
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&b.pool)
+            .await
+            .expect("pragma");
+        assert_eq!(pages, i64::from(WAL_BACKSTOP_PAGES));
+    }
+
+    #[tokio::test]
     async fn the_queue_file_is_durable_and_acknowledges_by_task_id() {
         let (first, dir) = open().await;
         drop(first);
         // As a restart finds it: apalis' setup runs again on an existing file.
         let b = open_in(&dir).await;
-        for pool in [&b.pool, &b.ledger] {
-            let (sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-                .fetch_one(pool)
-                .await
-                .expect("pragma");
-            assert_eq!(sync, 1, "synchronous = NORMAL on both files");
-        }
+        let (queue_sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&b.pool)
+            .await
+            .expect("pragma");
+        let (ledger_sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&mut *b.ledger.lock().await)
+            .await
+            .expect("pragma");
+        assert_eq!(
+            (queue_sync, ledger_sync),
+            (1, 1),
+            "synchronous = NORMAL on both files"
+        );
         // apalis' acknowledgement (queries/task/ack.sql of apalis-sqlite 1.0.0).
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
             "EXPLAIN QUERY PLAN
