@@ -198,6 +198,9 @@ fn worker_deps(
 
 /// Starts the control plane.
 pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPlane> {
+    // Before anything records a metric: what is recorded before the recorder exists is lost
+    // (the queue's first WAL checkpoint runs as it opens).
+    let metrics = metrics_handle();
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
@@ -302,7 +305,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         roles: RolesCache::new(config.roblox.roles_cache_ttl),
         discord: Arc::new(discord_client(&config)),
         discord_token: config.discord.bot_token.clone(),
-        metrics: metrics_handle(),
+        metrics,
         admin_token_hash: Arc::new(token_hash(&token)),
         workers: workers.clone(),
         guild_limiter: Arc::new(roster_api::guild::KeyLimiter::new(

@@ -233,6 +233,8 @@ async fn health_readiness_and_metrics() {
         "roster_jobs_finished_total",
         "roster_upstream_requests_total",
         "roster_job_queue_wait_seconds",
+        "roster_outbox_relay_delay_seconds",
+        "roster_queue_checkpoint_seconds",
     ] {
         assert!(text.contains(metric), "missing {metric} in /metrics");
     }

@@ -27,11 +27,7 @@ fn err(e: impl std::fmt::Display) -> QueueError {
     QueueError::Sqlite(e.to_string())
 }
 
-/// One connection per file: SQLite has a single writer, and with several connections every
-/// contended write waits in SQLite's busy handler, which sleeps in steps of milliseconds;
-/// queueing in the pool keeps each write at its real cost.
-///
-/// The connection does not checkpoint the WAL itself below [`WAL_BACKSTOP_PAGES`]: a
+/// How Roster connects to either file. The connection does not checkpoint the WAL itself below [`WAL_BACKSTOP_PAGES`]: a
 /// checkpoint run by a commit copies the WAL into the database and syncs both files while that
 /// commit, and every operation queued behind the one connection, waits (SQLite's default runs
 /// one every 1,000 pages, several times a second under load, each a stall of milliseconds to
@@ -55,6 +51,9 @@ fn cannot_open(path: &Path, e: sqlx::Error) -> QueueError {
     ))
 }
 
+/// One connection per file: SQLite has a single writer, and with several connections every
+/// contended write waits in SQLite's busy handler, which sleeps in steps of milliseconds;
+/// queueing in the pool keeps each write at its real cost.
 async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
     SqlitePoolOptions::new()
         .max_connections(1)
@@ -112,7 +111,7 @@ async fn checkpoint(path: std::path::PathBuf) {
     {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot open a checkpointing connection; the queue's own connection will checkpoint");
+            tracing::warn!(file = %path.display(), error = %e, "cannot open a checkpointing connection; the file's own connection will checkpoint once its WAL reaches the backstop");
             return;
         }
     };
