@@ -603,10 +603,12 @@ async fn rank(
                 .await?
                 .text()
                 .await?;
-            for l in m
-                .lines()
-                .filter(|l| l.contains("quantile=\"0.5\"") || l.contains("quantile=\"0.99\""))
-            {
+            for l in m.lines().filter(|l| {
+                l.contains("quantile=\"0.5\"")
+                    || l.contains("quantile=\"0.99\"")
+                    || l.starts_with("roster_queue_fetches_total")
+                    || l.starts_with("roster_jobs_finished_total")
+            }) {
                 eprintln!("{l}");
             }
         }

@@ -5,7 +5,8 @@
 //!   with a registration still within the heartbeat threshold; queues are named explicitly;
 //! - workers are woken by a [`roster_core::jobs::backend::wake::WakeStream`] (pushes in this or
 //!   any other process, plus a fallback tick) instead of apalis' interval poll, which loses
-//!   wake-ups;
+//!   wake-ups; on the embedded queue they fetch only then (see
+//!   [`roster_core::jobs::backend::sqlite_worker`]);
 //! - `batch_size` is 1: a fetch never returns more tasks than there are free slots, so the worker
 //!   never sits in apalis' "buffered" state, where it stops heartbeating and other workers declare
 //!   it dead and run its tasks a second time;
@@ -150,8 +151,7 @@ async fn supervise(
         d.release = CancellationToken::new();
         let run = match &source {
             Source::Sqlite(b) => {
-                let wake = b.register_worker(queue, d.inflight.clone(), SLOTS_PER_WORKER);
-                let storage = b.storage(queue).poll_with_stream(wake);
+                let storage = b.worker_backend(queue, d.inflight.clone(), SLOTS_PER_WORKER);
                 // This worker runs on the queue's own runtime; its handlers on the caller's.
                 let handlers = handlers.clone();
                 let worker = WorkerBuilder::new(name.as_str())

@@ -10,6 +10,7 @@
 
 pub mod redis;
 pub mod sqlite;
+pub mod sqlite_worker;
 pub mod wake;
 
 use std::time::Duration;

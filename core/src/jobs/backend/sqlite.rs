@@ -10,13 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
-use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use apalis::prelude::{TaskBuilder, TaskId};
+use apalis_sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteStorage};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use tokio::sync::Notify;
 
+use super::sqlite_worker::{Conn, Jobs, SqliteWorkerBackend};
 use super::wake::{Notifier, WakeStream};
 use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
@@ -51,28 +52,19 @@ fn cannot_open(path: &Path, e: sqlx::Error) -> QueueError {
     ))
 }
 
+/// A file's one connection, used directly rather than through a pool.
+///
 /// One connection per file: SQLite has a single writer, and with several connections every
 /// contended write waits in SQLite's busy handler, which sleeps in steps of milliseconds;
-/// queueing in the pool keeps each write at its real cost.
-async fn open_pool(path: &Path) -> Result<SqlitePool, QueueError> {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(connect_options(path))
-        .await
-        .map_err(|e| cannot_open(path, e))
-}
-
-/// The ledger file's one connection, used directly rather than through a pool: a pool hands
-/// its connection back through a spawned task that first pings it, two more round trips to
-/// sqlx's connection thread for every statement. Every statement runs to completion (they run
-/// in tasks of the queue's runtime that nobody cancels), so the connection is never left
-/// half-way through one.
+/// queueing for the connection keeps each write at its real cost. No pool: a pool hands its
+/// connection back through a spawned task that first pings it, two more round trips to sqlx's
+/// connection thread for every statement. A statement whose future is dropped half-way still
+/// runs to its end on sqlx's connection thread, and a dropped transaction is rolled back before
+/// the connection's next statement, so the connection is never left inside either.
 #[derive(Clone)]
-struct Ledger(Arc<tokio::sync::Mutex<sqlx::SqliteConnection>>);
+struct Db(Conn);
 
-impl Ledger {
+impl Db {
     async fn open(path: &Path) -> Result<Self, QueueError> {
         use sqlx::ConnectOptions;
         let conn = connect_options(path)
@@ -133,18 +125,35 @@ async fn checkpoint(path: std::path::PathBuf) {
     }
 }
 
+/// Rows the vacuum deletes per statement: each statement holds the file's one connection, so a
+/// sweep after a busy stretch (a minute at 600 jobs/s is 36,000 finished tasks) must not hold
+/// it for the whole sweep. With the old single `DELETE`, one sweep stalled every queue
+/// operation for about 100 ms in the rank benchmark, with nothing to delete.
+const VACUUM_STEP: i64 = 500;
+
+/// One step of the vacuum: up to `?4` tasks of status `?1` (`Failed` only once out of
+/// attempts), finished more than `?2` seconds ago, of Roster's queues (`?3`, a JSON list). The
+/// first condition repeats the `WHERE` of apalis' partial index `idx_jobs_completed_done_at`
+/// `(status, done_at, run_at)`, so SQLite uses it and visits only what it deletes.
+const VACUUM_TASKS: &str = "DELETE FROM Jobs WHERE rowid IN (
+    SELECT rowid FROM Jobs
+     WHERE status IN ('Done', 'Failed', 'Killed') AND status = ?1
+       AND done_at <= CAST(strftime('%s','now') AS INTEGER) - ?2
+       AND (?1 <> 'Failed' OR attempts >= max_attempts)
+       AND job_type IN (SELECT value FROM json_each(?3))
+     LIMIT ?4)";
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// The queue file's own small runtime (one thread).
 ///
-/// Every apalis operation on the queue file is a transaction on its one connection (`BEGIN`,
-/// the statement, `COMMIT`, then sqlx's ping as it returns the connection to the pool), and
-/// each step is a round trip to sqlx's connection thread whose answer wakes the waiting task
-/// from outside the runtime. On the control plane's runtime, saturated with requests, every
-/// such wake-up waits behind the whole run queue while the task holds the only connection, so
-/// a fetch took milliseconds and pushes queued behind fetches. On a runtime of their own the
+/// Every operation on the queue's files is a statement or a transaction on a file's one
+/// connection, and each step is a round trip to sqlx's connection thread whose answer wakes the
+/// waiting task from outside the runtime. On the control plane's runtime, saturated with
+/// requests, every such wake-up waits behind the whole run queue while the task holds the only
+/// connection, so a fetch took milliseconds and pushes queued behind fetches. On a runtime of their own the
 /// queue's workers, pushes and ledger writes find a short run queue, and hand the job to the
 /// control plane's runtime once, to run its handler.
 struct QueueRuntime(Option<tokio::runtime::Runtime>);
@@ -181,10 +190,10 @@ impl Drop for QueueRuntime {
 #[derive(Clone)]
 pub struct SqliteBackend {
     /// apalis' tables (`Jobs`, `Workers`).
-    pool: SqlitePool,
+    jobs: Db,
     /// Roster's ledger and outcome stream, in a second file so their writes (on every job's
     /// critical path) never queue behind apalis' fetches and heartbeats.
-    ledger: Ledger,
+    ledger: Db,
     config: QueueConfig,
     outcome_ready: Arc<Notify>,
     notifier: Notifier,
@@ -206,12 +215,20 @@ impl SqliteBackend {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let pool = open_pool(path).await?;
-        SqliteStorage::setup(&pool).await.map_err(err)?;
+        {
+            // apalis' own schema and migrations, from a connection of their own: apalis' setup
+            // also turns durability off on the connection it runs on (`synchronous = OFF`),
+            // and that connection is closed right after.
+            let setup = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect_options(path))
+                .await
+                .map_err(|e| cannot_open(path, e))?;
+            SqliteStorage::setup(&setup).await.map_err(err)?;
+            setup.close().await;
+        }
+        let jobs = Db::open(path).await?;
         for stmt in [
-            // apalis' setup turns durability off on its connection (`synchronous = OFF`): a
-            // power loss could then corrupt the queue. Back to what every other connection runs.
-            "PRAGMA synchronous = NORMAL",
             // apalis' index on `Jobs(lock_by)` makes SQLite plan its acknowledgement (`UPDATE Jobs
             // … FROM json_each(?) WHERE Jobs.id = j.task_id AND Jobs.lock_by = ?`) as a walk over
             // every task the worker ever fetched (finished tasks keep `lock_by` until the vacuum)
@@ -221,14 +238,17 @@ impl SqliteBackend {
             // are never deleted.
             "DROP INDEX IF EXISTS LIdx",
         ] {
-            sqlx::query(stmt).execute(&pool).await.map_err(err)?;
+            sqlx::query(stmt)
+                .execute(&mut *jobs.lock().await)
+                .await
+                .map_err(err)?;
         }
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "queue".into());
         let ledger_path = path.with_file_name(format!("{stem}-ledger.sqlite3"));
-        let ledger = Ledger::open(&ledger_path).await?;
+        let ledger = Db::open(&ledger_path).await?;
         for stmt in [
             "CREATE TABLE IF NOT EXISTS roster_ledger (
                 job_id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
@@ -247,15 +267,29 @@ impl SqliteBackend {
                 .await
                 .map_err(err)?;
         }
+        // Tasks waiting from before a restart: the first workers with a free slot fetch them
+        // (nobody will announce them).
+        let notifier = Notifier::counting();
+        let waiting: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT job_type, COUNT(*) FROM Jobs
+              WHERE status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)
+              GROUP BY job_type",
+        )
+        .fetch_all(&mut *jobs.lock().await)
+        .await
+        .map_err(err)?;
+        for (queue, tasks) in waiting {
+            notifier.add_backlog(&queue, tasks.max(0) as usize);
+        }
         let runtime = QueueRuntime::new()?;
         runtime.handle().spawn(checkpoint(path.to_path_buf()));
         runtime.handle().spawn(checkpoint(ledger_path));
         Ok(Self {
-            pool,
+            jobs,
             ledger,
             config: config.clone(),
             outcome_ready: Arc::new(Notify::new()),
-            notifier: Notifier::default(),
+            notifier,
             leases: Arc::default(),
             runtime: Arc::new(runtime),
         })
@@ -281,8 +315,8 @@ impl SqliteBackend {
             .map_err(|e| QueueError::Sqlite(format!("queue operation did not finish: {e}")))?
     }
 
-    /// Registers a worker (running up to `capacity` tasks, `busy` now) for wake-ups when the
-    /// relay pushed, with the fallback tick.
+    /// Registers a worker of `queue` (running up to `capacity` tasks, `busy` now) for
+    /// wake-ups when the relay pushed, with the fallback tick.
     pub fn register_worker(
         &self,
         queue: &str,
@@ -291,6 +325,23 @@ impl SqliteBackend {
     ) -> WakeStream {
         self.notifier
             .register(queue, busy, capacity, self.config.poll_interval)
+    }
+
+    /// The apalis backend of a worker of `queue` running up to `capacity` tasks (`busy` of
+    /// them now), woken when the relay pushed (see [`SqliteWorkerBackend`]).
+    pub fn worker_backend(
+        &self,
+        queue: &str,
+        busy: Arc<std::sync::atomic::AtomicUsize>,
+        capacity: usize,
+    ) -> SqliteWorkerBackend {
+        let wake = self.register_worker(queue, busy, capacity);
+        let jobs = Jobs {
+            conn: self.jobs.0.clone(),
+            config: self.apalis_config(queue),
+            notifier: self.notifier.clone(),
+        };
+        SqliteWorkerBackend::new(jobs, wake)
     }
 
     /// The apalis configuration for `queue`.
@@ -306,15 +357,27 @@ impl SqliteBackend {
             .persist_results(true)
     }
 
-    /// An apalis storage for `queue`. Its payload is raw JSON, decoded by the handler, so an
-    /// unreadable payload fails one task instead of killing the worker.
-    pub fn storage(&self, queue: &str) -> SqliteStorage<serde_json::Value> {
-        SqliteStorage::new(&self.pool).with_config(self.apalis_config(queue))
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Writes `tasks` to `queue` in one transaction. Their payload is raw JSON, decoded by
+    /// the handler, so an unreadable payload fails one task instead of killing the worker.
+    async fn insert(
+        &self,
+        queue: &str,
+        tasks: &[(ulid::Ulid, &JobEnvelope)],
+    ) -> Result<(), QueueError> {
+        let built: Vec<_> = tasks
+            .iter()
+            .map(|(id, env)| {
+                TaskBuilder::new(serde_json::to_vec(env).expect("envelopes serialize"))
+                    .task_id(TaskId::from_ulid(*id))
+                    .build()
+            })
+            .collect();
+        let mut conn = self.jobs.lock().await;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(err)?;
+        apalis_sqlite::queries::push_tasks(&mut *tx, queue, &built)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
     }
 }
 
@@ -452,11 +515,7 @@ impl QueueBackend for Local {
         task_id: ulid::Ulid,
         envelope: &JobEnvelope,
     ) -> Result<(), QueueError> {
-        let mut storage = self.storage(queue);
-        let task = TaskBuilder::new(serde_json::to_value(envelope).expect("envelopes serialize"))
-            .task_id(TaskId::from_ulid(task_id))
-            .build();
-        match storage.push_task(task).await {
+        match self.insert(queue, &[(task_id, envelope)]).await {
             Ok(()) => Ok(()),
             // A re-push of a relayed task (after a crash) hits the primary key: already queued.
             Err(e) if e.to_string().contains("UNIQUE") => Ok(()),
@@ -469,16 +528,8 @@ impl QueueBackend for Local {
         queue: &str,
         tasks: &[(ulid::Ulid, JobEnvelope)],
     ) -> Result<(), QueueError> {
-        let mut storage = self.storage(queue);
-        let built: Vec<_> = tasks
-            .iter()
-            .map(|(id, env)| {
-                TaskBuilder::new(serde_json::to_value(env).expect("envelopes serialize"))
-                    .task_id(TaskId::from_ulid(*id))
-                    .build()
-            })
-            .collect();
-        match storage.push_all(futures::stream::iter(built)).await {
+        let refs: Vec<_> = tasks.iter().map(|(id, env)| (*id, env)).collect();
+        match self.insert(queue, &refs).await {
             Ok(()) => Ok(()),
             // One of them was relayed before a crash: the batch rolled back; push one by one.
             Err(e) if e.to_string().contains("UNIQUE") => {
@@ -733,34 +784,51 @@ impl QueueBackend for Local {
 
     async fn vacuum(&self, older_than: Duration) -> Result<u64, QueueError> {
         // Not apalis' Vacuum: it spans every queue, ignores its cutoff and rewrites the whole
-        // file. This deletes only finished tasks of Roster's queues older than the cutoff.
+        // file. This deletes only finished tasks of Roster's queues older than the cutoff, in
+        // steps of [`VACUUM_STEP`] found through apalis' index of finished tasks, letting the
+        // queue's other operations in between steps.
+        let queues = serde_json::to_string(&QUEUES).expect("names serialize");
         let mut total = 0u64;
-        for q in QUEUES {
-            let res = sqlx::query(
-                "DELETE FROM Jobs WHERE job_type = ?1
-                   AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))
-                   AND done_at <= CAST(strftime('%s','now') AS INTEGER) - ?2",
-            )
-            .bind(q)
-            .bind(older_than.as_secs() as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-            total += res.rows_affected();
+        for status in ["Done", "Killed", "Failed"] {
+            loop {
+                let res = sqlx::query(VACUUM_TASKS)
+                    .bind(status)
+                    .bind(older_than.as_secs() as i64)
+                    .bind(&queues)
+                    .bind(VACUUM_STEP)
+                    .execute(&mut *self.jobs.lock().await)
+                    .await
+                    .map_err(err)?;
+                total += res.rows_affected();
+                if res.rows_affected() < VACUUM_STEP as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
         let cutoff = now_ms() - Duration::from_secs(7 * 24 * 3600).as_millis() as i64;
-        let res = sqlx::query("DELETE FROM roster_ledger WHERE updated_at < ?1")
+        loop {
+            let res = sqlx::query(
+                "DELETE FROM roster_ledger WHERE rowid IN
+                   (SELECT rowid FROM roster_ledger WHERE updated_at < ?1 LIMIT ?2)",
+            )
             .bind(cutoff)
+            .bind(VACUUM_STEP)
             .execute(&mut *self.ledger.lock().await)
             .await
             .map_err(err)?;
-        total += res.rows_affected();
+            total += res.rows_affected();
+            if res.rows_affected() < VACUUM_STEP as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         Ok(total)
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&mut *self.jobs.lock().await)
             .await
             .map_err(err)?;
         sqlx::query("SELECT 1")
@@ -842,7 +910,7 @@ mod tests {
         }
         // The queue's connection did not checkpoint by itself.
         let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
-            .fetch_one(&b.pool)
+            .fetch_one(&mut *b.jobs.lock().await)
             .await
             .expect("pragma");
         assert_eq!(pages, i64::from(WAL_BACKSTOP_PAGES));
@@ -855,7 +923,7 @@ mod tests {
         // As a restart finds it: apalis' setup runs again on an existing file.
         let b = open_in(&dir).await;
         let (queue_sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-            .fetch_one(&b.pool)
+            .fetch_one(&mut *b.jobs.lock().await)
             .await
             .expect("pragma");
         let (ledger_sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
@@ -879,7 +947,7 @@ mod tests {
         )
         .bind("[]")
         .bind("w")
-        .fetch_all(&b.pool)
+        .fetch_all(&mut *b.jobs.lock().await)
         .await
         .expect("plan");
         let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
@@ -887,6 +955,181 @@ mod tests {
             plan.iter()
                 .any(|s| s.contains("Jobs USING INDEX sqlite_autoindex_Jobs_1 (id=?)")),
             "one lookup by task id per acknowledged task, not a walk over the worker's tasks: {plan:?}"
+        );
+    }
+
+    fn envelope(i: u64) -> JobEnvelope {
+        JobEnvelope {
+            job_id: JobId(ulid::Ulid::generate()),
+            generation: 0,
+            kind: crate::jobs::JobKind::RankSet,
+            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
+            submitted_at: chrono::Utc::now(),
+            max_attempts: 3,
+            payload: serde_json::json!({ "n": i }),
+        }
+    }
+
+    /// Tasks found in the file at start-up (queued before a restart, never announced) are owed
+    /// fetches in the queue's backlog: the first workers with a free slot fetch them. And a push
+    /// of several tasks that wakes a single worker still gets every task fetched. Neither waits
+    /// for the fallback tick (a day here).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_task_is_fetched_without_a_tick_after_a_restart_and_after_a_push() {
+        use apalis::layers::WorkerBuilderExt;
+        use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
+        let dir =
+            Dir(std::env::temp_dir().join(format!("roster-sqlite-{}", ulid::Ulid::generate())));
+        let config = QueueConfig {
+            poll_interval: Duration::from_secs(24 * 3600),
+            ..QueueConfig::default()
+        };
+        let path = dir.0.join("queue.sqlite3");
+        let first = SqliteBackend::open(&path, &config).await.expect("open");
+        let mut sent = Vec::new();
+        for i in 0..5 {
+            let env = envelope(i);
+            sent.push(env.job_id);
+            first
+                .push(QUEUES[0], ulid::Ulid::generate(), &env)
+                .await
+                .expect("push");
+        }
+        drop(first);
+        let b = SqliteBackend::open(&path, &config).await.expect("reopen");
+        assert_eq!(b.notifier.backlog_len(QUEUES[0]), 5);
+        assert_eq!(b.notifier.backlog_len(QUEUES[1]), 0);
+
+        async fn run(
+            payload: serde_json::Value,
+            tx: Data<tokio::sync::mpsc::UnboundedSender<JobId>>,
+        ) -> Result<(), BoxDynError> {
+            let env: JobEnvelope = serde_json::from_value(payload)?;
+            tx.send(env.job_id)?;
+            Ok(())
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
+        let worker = WorkerBuilder::new(format!("test-{}", ulid::Ulid::generate()))
+            .backend(b.worker_backend(QUEUES[0], Arc::default(), 2))
+            .data(tx)
+            .concurrency(2)
+            .build(run);
+        let running = tokio::spawn(worker.run());
+        let mut receive = async |sent: &mut Vec<JobId>| {
+            let mut got = Vec::new();
+            while got.len() < sent.len() {
+                let id = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                    .await
+                    .expect("every task is fetched long before the fallback tick")
+                    .expect("worker alive");
+                got.push(id);
+            }
+            got.sort();
+            sent.sort();
+            assert_eq!(&got, sent);
+        };
+        receive(&mut sent).await;
+        assert_eq!(
+            b.notifier.backlog_len(QUEUES[0]),
+            0,
+            "the backlog is used up"
+        );
+        // Three tasks in one push, announced together: the one worker is woken once and
+        // fetches three times.
+        let more: Vec<_> = (0..3)
+            .map(|i| (ulid::Ulid::generate(), envelope(100 + i)))
+            .collect();
+        b.push_many(QUEUES[0], &more).await.expect("push");
+        b.announce(QUEUES[0], more.len()).await.expect("announce");
+        receive(&mut more.iter().map(|(_, e)| e.job_id).collect()).await;
+        running.abort();
+    }
+
+    /// The vacuum removes finished tasks of Roster's queues past the cutoff, in steps, found
+    /// through the index of finished tasks; it keeps waiting tasks, failures with attempts left
+    /// and other queues' tasks.
+    #[tokio::test]
+    async fn the_vacuum_deletes_finished_tasks_in_steps_through_the_index() {
+        let (b, _dir) = open().await;
+        let tasks = |n: usize| -> Vec<(ulid::Ulid, JobEnvelope)> {
+            (0..n)
+                .map(|i| (ulid::Ulid::generate(), envelope(i as u64)))
+                .collect()
+        };
+        let finished = tasks(2 * VACUUM_STEP as usize + 7);
+        b.push_many(QUEUES[0], &finished).await.expect("push");
+        b.push_many("someone.else", &tasks(3)).await.expect("push");
+        let exec = |sql: &'static str| {
+            let b = b.clone();
+            async move {
+                sqlx::query(sql)
+                    .execute(&mut *b.jobs.lock().await)
+                    .await
+                    .expect(sql)
+            }
+        };
+        exec("UPDATE Jobs SET status = 'Done', done_at = CAST(strftime('%s','now') AS INTEGER) - 3600").await;
+        // Killed, dead (failed, out of attempts), failed with attempts left, one finished just
+        // now, one waiting.
+        let [killed, dead, retry, recent, waiting] = [0, 1, 2, 3, 4].map(|_| tasks(1));
+        for t in [&killed, &dead, &retry, &recent, &waiting] {
+            b.push_many(QUEUES[1], t).await.expect("push");
+        }
+        let set = |t: &[(ulid::Ulid, JobEnvelope)], sql: &'static str| {
+            let (b, id) = (b.clone(), t[0].0.to_string());
+            async move {
+                sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut *b.jobs.lock().await)
+                    .await
+                    .expect(sql)
+            }
+        };
+        set(&killed, "UPDATE Jobs SET status = 'Killed', done_at = CAST(strftime('%s','now') AS INTEGER) - 3600 WHERE id = ?1").await;
+        set(&dead, "UPDATE Jobs SET status = 'Failed', attempts = max_attempts, done_at = CAST(strftime('%s','now') AS INTEGER) - 3600 WHERE id = ?1").await;
+        set(&retry, "UPDATE Jobs SET status = 'Failed', attempts = 1, done_at = CAST(strftime('%s','now') AS INTEGER) - 3600 WHERE id = ?1").await;
+        set(&recent, "UPDATE Jobs SET status = 'Done', done_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = ?1").await;
+
+        let removed = b.vacuum(Duration::from_secs(600)).await.expect("vacuum");
+        assert_eq!(removed, finished.len() as u64 + 2);
+        let mut left: Vec<(String, String)> =
+            sqlx::query_as("SELECT job_type, id FROM Jobs ORDER BY job_type, id")
+                .fetch_all(&mut *b.jobs.lock().await)
+                .await
+                .expect("rows");
+        left.sort();
+        let mut expected: Vec<(String, String)> = [&retry, &recent, &waiting]
+            .iter()
+            .map(|t| (QUEUES[1].to_owned(), t[0].0.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(left.len(), 6, "{left:?}");
+        assert_eq!(
+            left.iter().filter(|r| r.0 == "someone.else").count(),
+            3,
+            "another queue's tasks are not Roster's to remove"
+        );
+        for e in &expected {
+            assert!(left.contains(e), "{e:?} was kept");
+        }
+        assert_eq!(b.vacuum(Duration::from_secs(600)).await.expect("again"), 0);
+
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {VACUUM_TASKS}"
+        )))
+        .bind("Done")
+        .bind(600)
+        .bind("[]")
+        .bind(VACUUM_STEP)
+        .fetch_all(&mut *b.jobs.lock().await)
+        .await
+        .expect("plan");
+        let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
+        assert!(
+            plan.iter()
+                .any(|s| s
+                    .contains("USING INDEX idx_jobs_completed_done_at (status=? AND done_at<?)")),
+            "finished tasks found through the index, not by a scan: {plan:?}"
         );
     }
 
