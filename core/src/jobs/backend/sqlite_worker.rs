@@ -209,6 +209,9 @@ pub struct SqliteWorkerBackend {
     sweep: bool,
     /// The tick fired while a fetch was in flight: sweep after it.
     sweep_later: bool,
+    /// The fetch in flight took one owed fetch from the backlog: given back if it fails or is
+    /// dropped.
+    owed: bool,
 }
 
 impl std::fmt::Debug for SqliteWorkerBackend {
@@ -228,6 +231,7 @@ impl SqliteWorkerBackend {
             codec: JsonCodec::default(),
             sweep: false,
             sweep_later: false,
+            owed: false,
         }
     }
 
@@ -273,17 +277,25 @@ impl Backend for SqliteWorkerBackend {
         if !fetching {
             // A sweep's fetch also settles a fetch owed, if any, so the count stays close to
             // the tasks waiting.
-            if !self.wake.take_backlog() && !self.sweep {
+            self.owed = self.wake.take_backlog();
+            if !self.owed && !self.sweep {
                 // Nothing to fetch: the wake stream has registered this task's waker.
                 return Poll::Pending;
             }
         }
         match self.persisted.poll_next(cx, worker) {
             Poll::Ready(Some(Ok(task))) => {
+                self.owed = false;
                 self.sweep |= std::mem::take(&mut self.sweep_later);
                 Poll::Ready(Some(Ok(task)))
             }
+            Poll::Ready(Some(Err(e))) => {
+                // The worker stops and is rebuilt; the fetch it owed is someone else's now.
+                self.give_back();
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Pending if !self.fetching() => {
+                self.owed = false;
                 // The fetch came back empty: a sweep is over; fetches owed meanwhile (pushes
                 // during the fetch) are for this worker too.
                 self.sweep = std::mem::take(&mut self.sweep_later);
@@ -296,12 +308,49 @@ impl Backend for SqliteWorkerBackend {
         }
     }
 
+    /// apalis' loop drops a fetch still in flight when it closes; the fetch's `UPDATE` would
+    /// still commit on sqlx's connection thread, leaving its task claimed by a worker that is
+    /// gone until another worker's heartbeat hands it back. So a fetch in flight finishes
+    /// first, and what it claimed is handed back to the queue (and announced) by apalis' own
+    /// close, as tasks fetched but never run.
     fn poll_close(
         &mut self,
         cx: &mut Context<'_>,
         worker: &WorkerContext,
     ) -> Poll<Result<(), Self::Error>> {
+        if let State::Fetch(fut) = self.persisted.state_mut() {
+            let fetched = match fut.poll_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            };
+            self.owed = false;
+            match fetched {
+                Ok(tasks) if tasks.is_empty() => *self.persisted.state_mut() = State::Ready,
+                Ok(tasks) => *self.persisted.state_mut() = State::Buffered(tasks.into()),
+                Err(e) => {
+                    *self.persisted.state_mut() = State::Ready;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
         self.persisted.poll_close(cx, worker)
+    }
+}
+
+impl SqliteWorkerBackend {
+    /// Returns the owed fetch the fetch in flight had taken, if any.
+    fn give_back(&mut self) {
+        if std::mem::take(&mut self.owed) {
+            self.wake.give_back();
+        }
+    }
+}
+
+impl Drop for SqliteWorkerBackend {
+    fn drop(&mut self) {
+        if self.fetching() {
+            self.give_back();
+        }
     }
 }
 
@@ -336,5 +385,98 @@ impl apalis_core::backend::WireFormatBackend for SqliteWorkerBackend {
 
     fn codec(&self) -> &Self::Codec {
         &self.codec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use apalis_core::backend::future::BoxSyncFuture;
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::config::QueueConfig;
+    use crate::ids::JobId;
+    use crate::jobs::backend::{QueueBackend, SqliteBackend};
+    use crate::jobs::{JobEnvelope, QUEUES};
+
+    /// Closing a worker whose fetch has claimed a task but not yet returned it hands the task
+    /// back at once and announces it. (apalis' own close drops a fetch in flight: its `UPDATE`
+    /// has committed, so the task stayed claimed by a worker that is gone until another
+    /// worker's heartbeat noticed.)
+    #[tokio::test]
+    async fn closing_with_a_fetch_in_flight_hands_its_task_back() {
+        let dir = std::env::temp_dir().join(format!("roster-close-{}", ulid::Ulid::generate()));
+        let config = QueueConfig {
+            poll_interval: Duration::from_secs(24 * 3600),
+            ..QueueConfig::default()
+        };
+        let b = SqliteBackend::open(&dir.join("queue.sqlite3"), &config)
+            .await
+            .expect("open");
+        let task = ulid::Ulid::generate();
+        let envelope = JobEnvelope {
+            job_id: JobId(ulid::Ulid::generate()),
+            generation: 0,
+            kind: crate::jobs::JobKind::RankSet,
+            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
+            submitted_at: chrono::Utc::now(),
+            max_attempts: 3,
+            payload: serde_json::json!({}),
+        };
+        b.push(QUEUES[0], task, &envelope).await.expect("push");
+        let mut wb = b.worker_backend(QUEUES[0], Arc::default(), 2);
+        let ctx = WorkerContext::new("test-close");
+        let mut jobs: Jobs = (*wb.persisted).clone();
+        jobs.register(&ctx).await.expect("register");
+        let row = |jobs: Jobs| async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT status, lock_by FROM Jobs WHERE id = ?1",
+            )
+            .bind(task.to_string())
+            .fetch_one(&mut *jobs.conn.lock().await)
+            .await
+            .expect("row")
+        };
+
+        // A fetch that has claimed its task (the `UPDATE` committed) and not yet returned.
+        let claimed = Arc::new(AtomicBool::new(false));
+        let fetch = {
+            let (mut jobs, ctx, claimed) = (jobs.clone(), ctx.clone(), claimed.clone());
+            async move {
+                let tasks = jobs.fetch_next(&ctx).await;
+                claimed.store(true, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                tasks
+            }
+        };
+        *wb.persisted.state_mut() = State::Fetch(BoxSyncFuture::new(fetch.boxed()));
+        futures::future::poll_fn(|cx| {
+            if let State::Fetch(f) = wb.persisted.state_mut() {
+                let _ = f.poll_unpin(cx);
+            }
+            if claimed.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        assert_eq!(row(jobs.clone()).await.0, "Queued", "the fetch claimed it");
+        assert_eq!(wb.wake.backlog_len(), 0);
+
+        futures::future::poll_fn(|cx| wb.poll_close(cx, &ctx))
+            .await
+            .expect("close");
+        assert_eq!(
+            row(jobs.clone()).await,
+            ("Pending".to_owned(), None),
+            "handed back, claimed by nobody"
+        );
+        assert_eq!(wb.wake.backlog_len(), 1, "and announced");
+        drop(wb);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

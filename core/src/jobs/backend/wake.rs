@@ -62,6 +62,15 @@ impl WakeStream {
             .is_ok()
     }
 
+    /// Returns one fetch taken by [`Self::take_backlog`] that did not happen.
+    pub fn give_back(&self) {
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(1).min(BACKLOG_CAP))
+            });
+    }
+
     /// Fetches the queue's backlog still owes.
     pub fn backlog_len(&self) -> usize {
         self.backlog.load(Ordering::Acquire)
@@ -217,13 +226,22 @@ impl Notifier {
         slots.retain(|s| !s.tx.is_closed());
         let n = slots.len();
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        // A worker counts its slot as busy only once the handler runs, so one that just fetched
+        // can look free and be full. When counting, a spare wake-up per task costs one poll
+        // (only as many workers fetch as fetches are owed) and makes it unlikely that every
+        // woken worker is full while others sleep.
+        let wake = if self.counting {
+            tasks.saturating_mul(2)
+        } else {
+            tasks
+        };
         let mut woken = 0;
         for i in 0..n {
             let slot = &slots[(start + i) % n];
             if slot.queue == queue && slot.busy.load(Ordering::Relaxed) < slot.capacity {
                 let _ = slot.tx.unbounded_send(());
                 woken += 1;
-                if woken >= tasks {
+                if woken >= wake {
                     return;
                 }
             }
@@ -272,7 +290,8 @@ mod tests {
             .iter()
             .map(|b| n.register("a", b.clone(), 1, Duration::from_secs(60)))
             .collect();
-        // Three tasks, two free workers: both woken, three fetches owed.
+        // Three tasks, two free workers: both woken (up to two per task when counting), three
+        // fetches owed.
         n.notify(Some("a"), 3);
         assert_eq!(w.iter_mut().map(woken).filter(|x| *x).count(), 2);
         assert_eq!(n.backlog_len("a"), 3);
