@@ -77,6 +77,27 @@ impl Db {
     async fn lock(&self) -> tokio::sync::MutexGuard<'_, sqlx::SqliteConnection> {
         self.0.lock().await
     }
+
+    /// Runs `step` (a `DELETE` of at most [`VACUUM_STEP`] rows) until it deletes fewer,
+    /// letting other operations on the connection in between; returns the rows deleted.
+    async fn delete_in_steps<'q>(
+        &self,
+        step: impl Fn() -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64, QueueError> {
+        let mut total = 0;
+        loop {
+            let deleted = step()
+                .execute(&mut *self.lock().await)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            total += deleted;
+            if deleted < VACUUM_STEP as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 /// WAL pages past which a commit checkpoints by itself anyway (about 40 MB): only reached if
@@ -790,39 +811,29 @@ impl QueueBackend for Local {
         let queues = serde_json::to_string(&QUEUES).expect("names serialize");
         let mut total = 0u64;
         for status in ["Done", "Killed", "Failed"] {
-            loop {
-                let res = sqlx::query(VACUUM_TASKS)
-                    .bind(status)
-                    .bind(older_than.as_secs() as i64)
-                    .bind(&queues)
-                    .bind(VACUUM_STEP)
-                    .execute(&mut *self.jobs.lock().await)
-                    .await
-                    .map_err(err)?;
-                total += res.rows_affected();
-                if res.rows_affected() < VACUUM_STEP as u64 {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
+            total += self
+                .jobs
+                .delete_in_steps(|| {
+                    sqlx::query(VACUUM_TASKS)
+                        .bind(status)
+                        .bind(older_than.as_secs() as i64)
+                        .bind(queues.clone())
+                        .bind(VACUUM_STEP)
+                })
+                .await?;
         }
         let cutoff = now_ms() - Duration::from_secs(7 * 24 * 3600).as_millis() as i64;
-        loop {
-            let res = sqlx::query(
-                "DELETE FROM roster_ledger WHERE rowid IN
-                   (SELECT rowid FROM roster_ledger WHERE updated_at < ?1 LIMIT ?2)",
-            )
-            .bind(cutoff)
-            .bind(VACUUM_STEP)
-            .execute(&mut *self.ledger.lock().await)
-            .await
-            .map_err(err)?;
-            total += res.rows_affected();
-            if res.rows_affected() < VACUUM_STEP as u64 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        total += self
+            .ledger
+            .delete_in_steps(|| {
+                sqlx::query(
+                    "DELETE FROM roster_ledger WHERE rowid IN
+                       (SELECT rowid FROM roster_ledger WHERE updated_at < ?1 LIMIT ?2)",
+                )
+                .bind(cutoff)
+                .bind(VACUUM_STEP)
+            })
+            .await?;
         Ok(total)
     }
 
@@ -836,6 +847,20 @@ impl QueueBackend for Local {
             .await
             .map_err(err)?;
         Ok(())
+    }
+}
+
+/// A rank job's envelope carrying `payload`, for tests of the queue's files.
+#[cfg(test)]
+pub(super) fn test_envelope(payload: serde_json::Value) -> JobEnvelope {
+    JobEnvelope {
+        job_id: JobId(ulid::Ulid::generate()),
+        generation: 0,
+        kind: crate::jobs::JobKind::RankSet,
+        tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
+        submitted_at: chrono::Utc::now(),
+        max_attempts: 3,
+        payload,
     }
 }
 
@@ -878,15 +903,8 @@ mod tests {
         let before = sizes();
         // A few hundred commits on each file: far below the 10,000-page backstop, so only the
         // checkpointer can copy them from the WAL into the database files.
-        let envelope = |i: u64| JobEnvelope {
-            job_id: JobId(ulid::Ulid::generate()),
-            generation: 0,
-            kind: crate::jobs::JobKind::RankSet,
-            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
-            submitted_at: chrono::Utc::now(),
-            max_attempts: 3,
-            payload: serde_json::json!({ "n": i, "padding": "x".repeat(1_000) }),
-        };
+        let envelope =
+            |i: u64| test_envelope(serde_json::json!({ "n": i, "padding": "x".repeat(1_000) }));
         for i in 0..300 {
             let env = envelope(i);
             b.push(QUEUES[0], ulid::Ulid::generate(), &env)
@@ -959,15 +977,7 @@ mod tests {
     }
 
     fn envelope(i: u64) -> JobEnvelope {
-        JobEnvelope {
-            job_id: JobId(ulid::Ulid::generate()),
-            generation: 0,
-            kind: crate::jobs::JobKind::RankSet,
-            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
-            submitted_at: chrono::Utc::now(),
-            max_attempts: 3,
-            payload: serde_json::json!({ "n": i }),
-        }
+        test_envelope(serde_json::json!({ "n": i }))
     }
 
     /// Tasks found in the file at start-up (queued before a restart, never announced) are owed

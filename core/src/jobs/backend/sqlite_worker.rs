@@ -398,9 +398,8 @@ mod tests {
 
     use super::*;
     use crate::config::QueueConfig;
-    use crate::ids::JobId;
+    use crate::jobs::QUEUES;
     use crate::jobs::backend::{QueueBackend, SqliteBackend};
-    use crate::jobs::{JobEnvelope, QUEUES};
 
     /// Closing a worker whose fetch has claimed a task but not yet returned it hands the task
     /// back at once and announces it. (apalis' own close drops a fetch in flight: its `UPDATE`
@@ -417,15 +416,7 @@ mod tests {
             .await
             .expect("open");
         let task = ulid::Ulid::generate();
-        let envelope = JobEnvelope {
-            job_id: JobId(ulid::Ulid::generate()),
-            generation: 0,
-            kind: crate::jobs::JobKind::RankSet,
-            tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
-            submitted_at: chrono::Utc::now(),
-            max_attempts: 3,
-            payload: serde_json::json!({}),
-        };
+        let envelope = super::super::sqlite::test_envelope(serde_json::json!({}));
         b.push(QUEUES[0], task, &envelope).await.expect("push");
         let mut wb = b.worker_backend(QUEUES[0], Arc::default(), 2);
         let ctx = WorkerContext::new("test-close");
