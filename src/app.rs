@@ -193,6 +193,7 @@ fn worker_deps(
         shutdown: stop,
         inflight: Arc::default(),
         release: CancellationToken::new(),
+        turns: Arc::default(),
     })
 }
 

@@ -5,5 +5,6 @@
 //! for `roster dev`, and [`telemetry`] sets up logging. `src/main.rs` is the command line.
 
 pub mod app;
+pub mod chaos;
 pub mod dev;
 pub mod telemetry;

@@ -105,8 +105,12 @@ pub struct QueueConfig {
     pub heartbeat_interval: Duration,
     /// See `heartbeat_interval`.
     pub missed_heartbeats: u32,
-    /// Attempts before a job is dead-lettered (crashes count).
+    /// Failed attempts before a job is dead-lettered. A crash or a lost worker is not a failed
+    /// attempt (see `max_interruptions`).
     pub max_attempts: u32,
+    /// Attempts interrupted by a crash, a lost worker or a panic before a job is dead-lettered
+    /// (`JOB_INTERRUPTED`): the bound that catches a job that kills its worker every time.
+    pub max_interruptions: u32,
     /// First retry delay for transient failures and 429s without `retry-after`; doubles each
     /// attempt, with jitter.
     #[serde(with = "humantime_serde")]
@@ -137,6 +141,7 @@ impl Default for QueueConfig {
             heartbeat_interval: Duration::from_secs(2),
             missed_heartbeats: 3,
             max_attempts: 8,
+            max_interruptions: 20,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             job_timeout: Duration::from_secs(60),
@@ -534,6 +539,9 @@ impl Config {
         }
         if q.max_attempts == 0 || q.max_attempts > 100 {
             return Err(bad("queue.max_attempts", "must be between 1 and 100"));
+        }
+        if q.max_interruptions == 0 || q.max_interruptions > 1000 {
+            return Err(bad("queue.max_interruptions", "must be between 1 and 1000"));
         }
         if q.missed_heartbeats == 0 {
             return Err(bad("queue.missed_heartbeats", "must be at least 1"));

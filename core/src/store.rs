@@ -66,11 +66,14 @@ pub enum Tree {
     Bindings,
     /// Guild id → the guild's latest sync-all run.
     SyncRuns,
+    /// Subject (`rank:{group}:{user}`, `member:{guild}:{user}`…) → its order counters (see
+    /// `jobs::order`).
+    Subjects,
 }
 
 impl Tree {
     /// All trees, in a fixed order.
-    pub const ALL: [Tree; 21] = [
+    pub const ALL: [Tree; 22] = [
         Tree::Groups,
         Tree::ApiKeys,
         Tree::ApiKeyHashes,
@@ -92,6 +95,7 @@ impl Tree {
         Tree::LinksByRoblox,
         Tree::Bindings,
         Tree::SyncRuns,
+        Tree::Subjects,
     ];
 
     fn name(self) -> &'static str {
@@ -117,6 +121,7 @@ impl Tree {
             Tree::LinksByRoblox => "links_by_roblox",
             Tree::Bindings => "bindings",
             Tree::SyncRuns => "sync_runs",
+            Tree::Subjects => "subjects",
         }
     }
 

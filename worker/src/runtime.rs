@@ -1,14 +1,24 @@
-//! Running one job: attempt accounting in the ledger, retries with backoff that honour the
-//! upstream's hint, dead-lettering after `max_attempts`, and publishing the outcome.
+//! Running one job: its turn on the subjects it changes, attempt accounting in the ledger,
+//! retries with backoff that honour the upstream's hint, dead-lettering after `max_attempts`
+//! failures, and publishing the outcome.
 //!
 //! Retries happen inside the handler rather than through apalis' rescheduling: apalis-redis
 //! reschedules plain errors up to 25 times regardless of our bound and apalis-sqlite ignores
 //! `RetryAfterError`'s delay, so leaving retries to them would make behaviour depend on the
-//! backend. Here, every attempt first increments a counter in the backend's ledger (so crashes
-//! count too and a poison job cannot loop forever), waits are cancellable at shutdown (the task
+//! backend. Here, every attempt first increments a start counter in the backend's ledger and
+//! every failed attempt a failure counter: `max_attempts` bounds the failures, and
+//! `max_interruptions` bounds the starts that ended in neither (a crash, a lost worker, a
+//! panic), so a crash-looping worker does not dead-letter jobs Roblox never refused while a job
+//! that kills its worker every time is still caught. Waits are cancellable at shutdown (the task
 //! then goes back to the queue and the next worker continues the count), and the final outcome
 //! is written to the ledger before it is published, so a task redelivered after its outcome was
 //! already decided re-publishes that outcome instead of running again.
+//!
+//! Ordering (`roster_core::jobs::order`): a job with turns runs only once every earlier job on
+//! each of its subjects is final, under the subjects' leases (renewed while it runs), and marks
+//! its turns finished right after its outcome is decided. A job that waited `TURN_WAIT` for its
+//! turn goes to the back of the queue (a copy is pushed and this delivery acknowledged), so jobs
+//! waiting on a predecessor that is yet to be redelivered never hold every worker slot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,7 +62,41 @@ pub struct Deps {
     /// Fires when draining is over: tasks delivered after shutdown began wait for it, then go
     /// back to the queue.
     pub release: CancellationToken,
+    /// Wakes jobs of this process waiting for their turn on a subject.
+    pub turns: Arc<TurnSignals>,
 }
+
+/// Wakes jobs waiting for their turn when a job of this process finishes one (jobs of other
+/// processes are seen by polling). Sharded by subject so a finish wakes only a few waiters.
+#[derive(Debug)]
+pub struct TurnSignals {
+    shards: Vec<tokio::sync::Notify>,
+}
+
+impl Default for TurnSignals {
+    fn default() -> Self {
+        Self {
+            shards: (0..64).map(|_| tokio::sync::Notify::new()).collect(),
+        }
+    }
+}
+
+impl TurnSignals {
+    fn shard(&self, subject: &str) -> &tokio::sync::Notify {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        subject.hash(&mut h);
+        &self.shards[(h.finish() % self.shards.len() as u64) as usize]
+    }
+}
+
+/// How long a job waits for its turn (and its subjects' leases) before it goes to the back of
+/// the queue.
+pub const TURN_WAIT: Duration = Duration::from_secs(10);
+
+/// A subject lease's lifetime; the holder renews it every third of that while it runs, so the
+/// lease of a worker that died frees within this.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Deps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +113,8 @@ pub struct RetrySettings {
     pub max: Duration,
     /// Bound for one attempt.
     pub attempt_timeout: Duration,
+    /// Interrupted attempts (crashes) before a job is dead-lettered.
+    pub max_interruptions: u32,
 }
 
 impl RetrySettings {
@@ -78,6 +124,7 @@ impl RetrySettings {
             base: c.queue.retry_base,
             max: c.queue.retry_max,
             attempt_timeout: c.queue.job_timeout,
+            max_interruptions: c.queue.max_interruptions,
         }
     }
 
@@ -147,34 +194,6 @@ impl UpstreamTimer {
     }
 }
 
-impl Deps {
-    /// Takes the lease on `key`, waiting for another job to release it.
-    pub async fn acquire(&self, key: &str, holder: &str) -> Result<(), Failure> {
-        let ttl = self.retry.attempt_timeout + Duration::from_secs(10);
-        let deadline = Instant::now() + jobs::rank::MEMBER_LEASE_WAIT;
-        let mut nap = Duration::from_millis(5);
-        loop {
-            if self
-                .backend
-                .lock(key, holder, ttl)
-                .await
-                .map_err(Failure::backend)?
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(Failure::Retry {
-                    code: "ROBLOX_API_ERROR",
-                    message: "another job kept changing the same member".into(),
-                    after: None,
-                });
-            }
-            tokio::time::sleep(nap).await;
-            nap = (nap * 2).min(Duration::from_millis(100));
-        }
-    }
-}
-
 /// What the apalis glue should tell apalis.
 #[derive(Debug)]
 pub enum Verdict {
@@ -209,7 +228,169 @@ async fn run_kind(
 
 /// Runs a delivered task to a verdict.
 pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
+    if env.turns.is_empty() {
+        return run_attempts(deps, &env).await;
+    }
+    // Unique per delivery: two deliveries of one job never share a lease.
+    let holder = format!("{}:{}", env.job_id, ulid::Ulid::generate());
+    match take_turn(deps, &env, &holder).await {
+        Ok(true) => {}
+        Ok(false) => return defer(deps, &env).await,
+        Err(e) => {
+            release(deps, &env, &holder).await;
+            return Verdict::Requeue(format!("queue backend unavailable: {e}"));
+        }
+    }
+    let stop_renewing = CancellationToken::new();
+    let renewer = tokio::spawn(renew(
+        deps.backend.clone(),
+        env.turns.iter().map(|t| lease_key(&t.subject)).collect(),
+        holder.clone(),
+        stop_renewing.clone(),
+    ));
+    let verdict = run_attempts(deps, &env).await;
+    stop_renewing.cancel();
+    let _ = renewer.await;
+    let verdict = match verdict {
+        // The outcome is decided: the next job on each subject may go.
+        Verdict::Done | Verdict::Abort(_) => match finish_turns(deps, &env).await {
+            Ok(()) => verdict,
+            Err(e) => Verdict::Requeue(format!(
+                "outcome decided but the turn could not be marked finished ({e}); the task will be delivered again and finish it"
+            )),
+        },
+        Verdict::Requeue(_) => verdict,
+    };
+    release(deps, &env, &holder).await;
+    for t in &env.turns {
+        deps.turns.shard(&t.subject).notify_waiters();
+    }
+    verdict
+}
+
+fn lease_key(subject: &str) -> String {
+    format!("turn:{subject}")
+}
+
+/// Waits until every earlier job on each of the job's subjects is final, then takes the
+/// subjects' leases (in sorted order, so two jobs never hold one each while waiting for the
+/// other). `Ok(false)` when that took longer than [`TURN_WAIT`].
+async fn take_turn(
+    deps: &Deps,
+    env: &JobEnvelope,
+    holder: &str,
+) -> Result<bool, roster_core::jobs::backend::QueueError> {
+    let deadline = tokio::time::Instant::now() + TURN_WAIT;
+    for turn in &env.turns {
+        let signal = deps.turns.shard(&turn.subject);
+        let mut nap = Duration::from_millis(20);
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if turn.ready(deps.backend.turn_finished(&turn.subject).await?)
+                && deps
+                    .backend
+                    .lock(&lease_key(&turn.subject), holder, LEASE_TTL)
+                    .await?
+            {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                metrics::counter!("roster_job_turn_deferrals_total", "kind" => env.kind.as_str())
+                    .increment(1);
+                release(deps, env, holder).await;
+                return Ok(false);
+            }
+            // Jobs of this process wake us; jobs of other processes are polled for.
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(nap) => {}
+                _ = deps.shutdown.cancelled() => {
+                    release(deps, env, holder).await;
+                    return Ok(false);
+                }
+            }
+            nap = (nap * 2).min(Duration::from_millis(250));
+        }
+    }
+    Ok(true)
+}
+
+/// Renews the job's leases until `stop`.
+async fn renew(
+    backend: Arc<dyn QueueBackend>,
+    keys: Vec<String>,
+    holder: String,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(LEASE_TTL / 3) => {}
+        }
+        for k in &keys {
+            if let Err(e) = backend.lock(k, &holder, LEASE_TTL).await {
+                tracing::debug!(error = %e, "could not renew a subject lease");
+            }
+        }
+    }
+}
+
+async fn release(deps: &Deps, env: &JobEnvelope, holder: &str) {
+    for t in &env.turns {
+        if let Err(e) = deps.backend.unlock(&lease_key(&t.subject), holder).await {
+            tracing::debug!(error = %e, "could not release a subject lease (it expires by itself)");
+        }
+    }
+}
+
+async fn finish_turns(
+    deps: &Deps,
+    env: &JobEnvelope,
+) -> Result<(), roster_core::jobs::backend::QueueError> {
+    let mut nap = Duration::from_millis(20);
+    let mut tries = 0;
+    for t in &env.turns {
+        loop {
+            match deps.backend.finish_turn(&t.subject, t.seq).await {
+                Ok(()) => break,
+                Err(e) if tries >= 5 => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(nap).await;
+                    nap *= 2;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The job waited too long for its turn (its predecessor is yet to be redelivered, or still
+/// retrying): a copy goes to the back of the queue and this delivery is acknowledged, so the
+/// slot goes to other work. The copy is the same job (same id and ledger): if both ever run,
+/// the second finds the outcome decided.
+async fn defer(deps: &Deps, env: &JobEnvelope) -> Verdict {
+    if deps.shutdown.is_cancelled() {
+        return Verdict::Requeue("worker shutting down before the job's turn".into());
+    }
+    let queue = env.kind.queue();
+    match deps.backend.push(queue, ulid::Ulid::generate(), env).await {
+        Ok(()) => {
+            let _ = deps.backend.announce(queue, 1).await;
+            tracing::debug!(job = %env.job_id, "waiting for an earlier job on the same subject; back to the queue");
+            Verdict::Done
+        }
+        Err(e) => Verdict::Requeue(format!("could not requeue a job waiting for its turn: {e}")),
+    }
+}
+
+/// The attempts of a job whose turn it is.
+async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
+    let env = env.clone();
     let kind = env.kind.as_str();
+    let mut first = true;
     loop {
         let t = Instant::now();
         let begun = deps.backend.begin_attempt(env.job_id, env.generation).await;
@@ -227,38 +408,58 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
                 Err(e) => Verdict::Abort(format!("unreadable ledger outcome: {e}")),
             };
         }
-        let attempt = start.attempt;
+        // Starts that ended in neither a failure nor an outcome were interrupted.
+        let interrupted = start
+            .attempt
+            .saturating_sub(1)
+            .saturating_sub(start.failures);
+        let attempt = start.failures + 1;
         let queue_wait = (chrono::Utc::now() - env.submitted_at)
             .to_std()
             .unwrap_or_default();
-        if attempt == 1 {
+        if start.attempt == 1 {
             metrics::histogram!("roster_job_queue_wait_seconds", "kind" => kind)
                 .record(queue_wait.as_secs_f64());
+        } else if first && interrupted > 0 {
+            // Delivered again after its worker stopped mid-attempt.
+            metrics::counter!("roster_job_interruptions_total", "kind" => kind).increment(1);
         }
+        first = false;
         metrics::counter!("roster_jobs_started_total", "kind" => kind).increment(1);
-        if attempt > env.max_attempts {
+        if interrupted > deps.retry.max_interruptions || attempt > env.max_attempts {
             let last = deps
                 .backend
                 .ledger_get(env.job_id, &format!("lastError:{}", env.generation))
                 .await
                 .ok()
                 .flatten()
-                .and_then(|v| serde_json::from_value::<JobError>(v).ok())
-                .unwrap_or(JobError {
+                .and_then(|v| serde_json::from_value::<JobError>(v).ok());
+            let error = if interrupted > deps.retry.max_interruptions {
+                JobError {
+                    code: "JOB_INTERRUPTED".into(),
+                    message: format!(
+                        "the job's worker stopped (crash, kill or panic) during {interrupted} attempts{}",
+                        last.map(|l| format!("; last error: {}", l.message))
+                            .unwrap_or_default()
+                    ),
+                }
+            } else {
+                let last = last.unwrap_or(JobError {
                     code: "ROBLOX_API_ERROR".into(),
-                    message: "the job was interrupted (worker crash?) on every attempt".into(),
+                    message: "no error was recorded".into(),
                 });
-            let error = JobError {
-                code: last.code,
-                message: format!(
-                    "gave up after {} attempts; last error: {}",
-                    env.max_attempts, last.message
-                ),
+                JobError {
+                    code: last.code,
+                    message: format!(
+                        "gave up after {} attempts; last error: {}",
+                        env.max_attempts, last.message
+                    ),
+                }
             };
             return finish(
                 deps,
                 &env,
-                attempt - 1,
+                start.failures,
                 OutcomeStatus::Dead { error },
                 JobTimings::default(),
             )
@@ -333,15 +534,18 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
             };
             return finish(deps, &env, attempt, OutcomeStatus::Dead { error }, timings).await;
         }
-        // Remember the error so a crash-looping job reports something useful when it dies.
-        let _ = deps
+        // Count the failure (and remember the error, so a job that dies later says why).
+        if let Err(e) = deps
             .backend
-            .ledger_claim(
+            .count_failure(
                 env.job_id,
-                &format!("lastError:{}", env.generation),
+                env.generation,
                 &serde_json::to_value(&error).expect("errors serialize"),
             )
-            .await;
+            .await
+        {
+            return Verdict::Requeue(format!("ledger unavailable: {e}"));
+        }
         let delay = deps.retry.delay(attempt, after);
         metrics::counter!("roster_job_retries_total", "kind" => kind).increment(1);
         tracing::debug!(job = %env.job_id, attempt, delay_ms = delay.as_millis() as u64, error = %error.message, "retrying");

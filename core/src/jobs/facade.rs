@@ -110,8 +110,12 @@ impl Jobs {
         new_record(id, kind, tenant, payload, context, now, self.max_attempts)
     }
 
-    /// Writes the job record and its outbox entry inside the caller's transaction.
+    /// Writes the job record and its outbox entry inside the caller's transaction, giving the
+    /// job its turns on the subjects it changes (see [`super::order`]).
     pub fn stage_in(tx: &dyn Txn, record: &JobRecord) -> Result<(), StoreError> {
+        let mut record = record.clone();
+        super::order::assign_in(tx, &mut record.envelope)?;
+        let record = &record;
         tx.put_json(Tree::Jobs, &record.id.to_bytes(), record)?;
         let entry = OutboxEntry {
             task_id: record.task_id,
@@ -146,6 +150,7 @@ pub fn new_record(
         submitted_at: now,
         max_attempts,
         payload,
+        turns: Vec::new(),
     };
     JobRecord {
         id,

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod discord;
 pub mod facade;
 pub mod moderation;
+pub mod order;
 pub mod ranking;
 pub mod recorder;
 pub mod relay;
@@ -123,10 +124,14 @@ pub struct JobEnvelope {
     pub tenant: Tenant,
     /// When the API accepted it.
     pub submitted_at: DateTime<Utc>,
-    /// Attempts (crashes included) before the job is dead-lettered.
+    /// Failed attempts before the job is dead-lettered (a crash or a lost worker is not a
+    /// failed attempt; see `queue.max_interruptions`).
     pub max_attempts: u32,
     /// Kind-specific payload.
     pub payload: serde_json::Value,
+    /// Its turns on the subjects it changes (see [`order`]); empty for jobs without a subject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<order::Turn>,
 }
 
 /// Where a job stands.

@@ -78,6 +78,7 @@ pub fn record(
             }
         }
         tx.put_json(Tree::Jobs, &key, &rec)?;
+        super::order::finished_in(tx, &rec.envelope.turns)?;
         for (tenant, id) in tenants.iter().zip(&audit_ids) {
             if let Some(entry) = audit_entry(&rec, *id) {
                 audit::append_in(tx, *tenant, &entry)?;

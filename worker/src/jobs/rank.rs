@@ -7,10 +7,10 @@
 //! `:unassignRole`s every other role the member holds, so the member is never left without a
 //! role; with `patch` it sends the deprecated PATCH.
 //!
-//! Two jobs never change the same member at once: a lease on `member:{group}:{user}` in the
-//! queue backend serialises them (two concurrent promotes promote twice, in order).
-
-use std::time::Duration;
+//! Jobs on one member run one at a time and in the order they were accepted: the runtime runs
+//! a job only on its turn on `rank:{group}:{user}` (see `roster_core::jobs::order`), so two
+//! concurrent promotes promote twice, in order, and a promote redelivered after a crash
+//! finishes before the promotes accepted after it read the member's rank.
 
 use roster_core::config::RankMethod;
 use roster_core::groups::GroupRecord;
@@ -44,14 +44,8 @@ pub async fn run(
                 "Roster could not unseal the group's Open Cloud key (does this worker have the same master key as the control plane?)",
             )
         })?;
-    let lock_key = format!("member:{}:{}", job.group_id, job.user_id);
-    let holder = env.job_id.to_string();
-    deps.acquire(&lock_key, &holder).await?;
-    let result = converge(deps, env, &job, plan, key.expose(), timer).await;
-    if let Err(e) = deps.backend.unlock(&lock_key, &holder).await {
-        tracing::debug!(error = %e, "could not release member lease (it expires by itself)");
-    }
-    result
+    // The runtime holds the member's turn (`rank:{group}:{user}`) while this runs.
+    converge(deps, env, &job, plan, key.expose(), timer).await
 }
 
 fn rank_of(roles: &[GroupRole], role_id: u64) -> Option<u8> {
@@ -215,6 +209,3 @@ async fn converge(
     };
     Ok(serde_json::to_value(result).expect("results serialize"))
 }
-
-/// How long a job waits for another job on the same member before giving up this attempt.
-pub const MEMBER_LEASE_WAIT: Duration = Duration::from_secs(15);

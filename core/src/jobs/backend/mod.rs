@@ -6,7 +6,8 @@
 //! - **the ledger**: per-job attempt counters (crashes included, which apalis does not count),
 //!   the resolved plan of a non-idempotent operation, and the final outcome;
 //! - **outcomes**: a durable stream from workers to the control plane's recorder;
-//! - **locks**: short keyed leases so two jobs never change the same member at once.
+//! - **locks**: short keyed leases so two jobs never change the same subject at once;
+//! - **turns**: per subject, the highest sequence finished (see [`super::order`]).
 
 pub mod redis;
 pub mod sqlite;
@@ -60,8 +61,10 @@ impl BackendKind {
 /// What a worker learns when it starts an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptStart {
-    /// Attempts started so far, this one included.
+    /// Attempts started so far, this one included (interrupted ones too).
     pub attempt: u32,
+    /// Attempts that failed (and were counted with [`QueueBackend::count_failure`]).
+    pub failures: u32,
     /// The plan recorded by an earlier attempt (`ledger["plan"]`).
     pub plan: Option<serde_json::Value>,
     /// The outcome already decided for this generation (the task was delivered again after it
@@ -110,6 +113,21 @@ pub trait QueueBackend: Send + Sync + 'static {
 
     /// Attempts started so far.
     async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError>;
+
+    /// Counts a failed attempt of `job` (generation `generation`) and remembers its error (the
+    /// latest wins); returns the failures so far.
+    async fn count_failure(
+        &self,
+        job: JobId,
+        generation: u32,
+        error: &serde_json::Value,
+    ) -> Result<u32, QueueError>;
+
+    /// The highest sequence finished on `subject` (0 when none).
+    async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError>;
+
+    /// Notes that sequence `seq` on `subject` finished (the highest wins; never vacuumed).
+    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError>;
 
     /// Stores `value` under `job`/`field` unless something is there; returns what is stored.
     async fn ledger_claim(

@@ -42,6 +42,15 @@ fn ledger_key(job: JobId) -> String {
     format!("roster:ledger:{}", job.0)
 }
 
+/// A subject's highest finished sequence (`jobs::order`). It outlives the ledger by far: when it
+/// does expire, every job on the subject finished long ago and later jobs carry that as their
+/// floor.
+fn turn_key(subject: &str) -> String {
+    format!("roster:turn:{subject}")
+}
+
+const TURN_TTL_SECS: i64 = 90 * 24 * 3600;
+
 /// Redis-backed queue.
 #[derive(Clone)]
 pub struct RedisBackend {
@@ -254,11 +263,13 @@ impl QueueBackend for RedisBackend {
 
     async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError> {
         let key = ledger_key(job);
-        let (n, plan, outcome, _): (u32, Option<String>, Option<String>, i64) = redis::pipe()
+        type Row = (u32, Option<String>, Option<String>, Option<u32>, i64);
+        let (n, plan, outcome, failures, _): Row = redis::pipe()
             .atomic()
             .hincr(&key, format!("attempts:{generation}"), 1)
             .hget(&key, "plan")
             .hget(&key, format!("outcome:{generation}"))
+            .hget(&key, format!("failures:{generation}"))
             .expire(&key, LEDGER_TTL_SECS)
             .query_async(&mut self.conn.clone())
             .await
@@ -269,6 +280,7 @@ impl QueueBackend for RedisBackend {
         };
         Ok(AttemptStart {
             attempt: n,
+            failures: failures.unwrap_or(0),
             plan: decode(plan)?,
             outcome: decode(outcome)?,
         })
@@ -282,6 +294,54 @@ impl QueueBackend for RedisBackend {
             .await
             .map_err(err)?;
         Ok(n.unwrap_or(0))
+    }
+
+    async fn count_failure(
+        &self,
+        job: JobId,
+        generation: u32,
+        error: &serde_json::Value,
+    ) -> Result<u32, QueueError> {
+        let key = ledger_key(job);
+        let (_, n, _): (i64, u32, i64) = redis::pipe()
+            .atomic()
+            .hset(&key, format!("lastError:{generation}"), error.to_string())
+            .hincr(&key, format!("failures:{generation}"), 1)
+            .expire(&key, LEDGER_TTL_SECS)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(n)
+    }
+
+    async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError> {
+        let v: Option<u64> = self
+            .conn
+            .clone()
+            .get(turn_key(subject))
+            .await
+            .map_err(err)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
+        let script = redis::Script::new(
+            r"local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+              if tonumber(ARGV[1]) > v then
+                redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+              else
+                redis.call('EXPIRE', KEYS[1], ARGV[2])
+              end
+              return 0",
+        );
+        let _: i64 = script
+            .key(turn_key(subject))
+            .arg(seq)
+            .arg(TURN_TTL_SECS)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn ledger_claim(

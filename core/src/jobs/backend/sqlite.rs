@@ -277,6 +277,10 @@ impl SqliteBackend {
             "CREATE TABLE IF NOT EXISTS roster_outcomes (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS roster_ledger_updated ON roster_ledger (updated_at)",
+            // Per subject, the highest sequence finished (`jobs::order`). Never vacuumed: a row
+            // per member ever changed, and a lost row could hold a later job back.
+            "CREATE TABLE IF NOT EXISTS roster_turns (
+                subject TEXT PRIMARY KEY, finished INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
             // Deciding an outcome and publishing it is one statement: the insert that wins
             // publishes through this trigger.
             "CREATE TRIGGER IF NOT EXISTS roster_publish_decided AFTER INSERT ON roster_ledger
@@ -461,6 +465,26 @@ impl QueueBackend for SqliteBackend {
         on_queue!(self, |b| b.attempts(job, generation)).await
     }
 
+    async fn count_failure(
+        &self,
+        job: JobId,
+        generation: u32,
+        error: &serde_json::Value,
+    ) -> Result<u32, QueueError> {
+        let error = error.clone();
+        on_queue!(self, |b| b.count_failure(job, generation, &error)).await
+    }
+
+    async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError> {
+        let subject = subject.to_owned();
+        on_queue!(self, |b| b.turn_finished(&subject)).await
+    }
+
+    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
+        let subject = subject.to_owned();
+        on_queue!(self, |b| b.finish_turn(&subject, seq)).await
+    }
+
     async fn ledger_claim(
         &self,
         job: JobId,
@@ -590,6 +614,7 @@ impl QueueBackend for Local {
             attempt: n
                 .parse()
                 .map_err(|e| QueueError::Decode(format!("attempt counter: {e}")))?,
+            failures: 0,
             plan: None,
             outcome: None,
         };
@@ -597,11 +622,13 @@ impl QueueBackend for Local {
             // Nothing can have been recorded before the first attempt.
             return Ok(start);
         }
+        let failures_field = format!("failures:{generation}");
         let rows = sqlx::query(
-            "SELECT field, value FROM roster_ledger WHERE job_id = ?1 AND field IN ('plan', ?2)",
+            "SELECT field, value FROM roster_ledger WHERE job_id = ?1 AND field IN ('plan', ?2, ?3)",
         )
         .bind(&id)
         .bind(&outcome_field)
+        .bind(&failures_field)
         .fetch_all(&mut *self.ledger.lock().await)
         .await
         .map_err(err)?;
@@ -611,6 +638,9 @@ impl QueueBackend for Local {
             let v = serde_json::from_str(&value).map_err(|e| QueueError::Decode(e.to_string()))?;
             if field == "plan" {
                 start.plan = Some(v);
+            } else if field == failures_field {
+                start.failures = serde_json::from_value(v)
+                    .map_err(|e| QueueError::Decode(format!("failure counter: {e}")))?;
             } else {
                 start.outcome = Some(v);
             }
@@ -624,6 +654,70 @@ impl QueueBackend for Local {
             .await?
             .and_then(|v| v.as_u64())
             .unwrap_or(0) as u32)
+    }
+
+    async fn count_failure(
+        &self,
+        job: JobId,
+        generation: u32,
+        error: &serde_json::Value,
+    ) -> Result<u32, QueueError> {
+        let id = job.0.to_string();
+        let now = now_ms();
+        let mut conn = self.ledger.lock().await;
+        sqlx::query(
+            "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (job_id, field) DO UPDATE SET value = excluded.value, updated_at = ?4",
+        )
+        .bind(&id)
+        .bind(format!("lastError:{generation}"))
+        .bind(error.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+        let row = sqlx::query(
+            "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, '1', ?3)
+             ON CONFLICT (job_id, field) DO UPDATE
+               SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ?3
+             RETURNING value",
+        )
+        .bind(&id)
+        .bind(format!("failures:{generation}"))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(err)?;
+        let n: String = row.try_get(0).map_err(err)?;
+        n.parse()
+            .map_err(|e| QueueError::Decode(format!("failure counter: {e}")))
+    }
+
+    async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError> {
+        let row = sqlx::query("SELECT finished FROM roster_turns WHERE subject = ?1")
+            .bind(subject)
+            .fetch_optional(&mut *self.ledger.lock().await)
+            .await
+            .map_err(err)?;
+        match row {
+            None => Ok(0),
+            Some(r) => Ok(r.try_get::<i64, _>(0).map_err(err)?.max(0) as u64),
+        }
+    }
+
+    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
+        sqlx::query(
+            "INSERT INTO roster_turns (subject, finished, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (subject) DO UPDATE
+               SET finished = max(finished, excluded.finished), updated_at = excluded.updated_at",
+        )
+        .bind(subject)
+        .bind(seq as i64)
+        .bind(now_ms())
+        .execute(&mut *self.ledger.lock().await)
+        .await
+        .map_err(err)?;
+        Ok(())
     }
 
     async fn ledger_claim(
@@ -861,6 +955,7 @@ pub(super) fn test_envelope(payload: serde_json::Value) -> JobEnvelope {
         submitted_at: chrono::Utc::now(),
         max_attempts: 3,
         payload,
+        turns: Vec::new(),
     }
 }
 
