@@ -1733,9 +1733,135 @@ async fn role_bridge_reports_pending_and_still_applies(backend: Backend) {
     d.app.finish().await;
 }
 
+/// Sends one role change for `UNLINKED` through `/applyRoleChanges`; returns the change's word.
+async fn bridge_change(d: &DApp, key: &str, role: u64, add: bool) -> String {
+    let (status, text, _) = site(
+        d,
+        "/applyRoleChanges",
+        &format!(
+            r#"{{"guild_id": {GUILD}, "api_key": "{key}", "role_changes": [{{"user_id": {UNLINKED}, "role_id": {role}, "action": "{}"}}]}}"#,
+            if add { "add" } else { "remove" }
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["role_changes"][0]["status"]
+        .as_str()
+        .expect("a status")
+        .to_owned()
+}
+
+/// Starts an app whose Discord is slower than the role bridge's reply deadline, so changes are
+/// answered `pending` and land later.
+async fn slow_bridge(backend: Backend) -> (DApp, String) {
+    let tweak: Tweak = Arc::new(|c: &mut roster_core::config::Config| {
+        c.discord.role_bridge_deadline = Duration::from_millis(150);
+    });
+    let d = start_with(backend, DiscordSimConfig::default(), Some(tweak)).await;
+    let key = bridge_key(&d).await;
+    d.dsim
+        .sim
+        .update_config(|c| c.latency = Duration::from_millis(250));
+    (d, key)
+}
+
+async fn all_jobs_final(d: &DApp) {
+    eventually("every job final", Duration::from_secs(60), || {
+        d.app.unfinished_jobs().0.is_empty()
+    })
+    .await;
+}
+
+/// The site adds a role (answered `pending`), then removes it: the remove is applied after the
+/// add, so the member ends without the role (it used to answer `none` and keep it).
+async fn role_bridge_add_then_remove_while_pending(backend: Backend) {
+    let (d, key) = slow_bridge(backend).await;
+    assert_eq!(bridge_change(&d, &key, OFFICER, true).await, "pending");
+    let word = bridge_change(&d, &key, OFFICER, false).await;
+    assert_ne!(word, "none", "the remove was judged before the add landed");
+    all_jobs_final(&d).await;
+    assert!(
+        !d.dsim.roles_of(GUILD, UNLINKED).contains(&OFFICER),
+        "the site's last request removed the role"
+    );
+    d.app.finish().await;
+}
+
+/// Six site workers send adds and removes of two roles for one member at once: the member's
+/// final roles are the accepted requests applied in the order Roster accepted them (each job's
+/// turn on the member).
+async fn role_bridge_concurrent_changes_apply_in_acceptance_order(backend: Backend) {
+    use roster_core::jobs::discord::RoleChangesJob;
+    use roster_core::store::StoreExt;
+    let (d, key) = slow_bridge(backend).await;
+    let before = d.dsim.roles_of(GUILD, UNLINKED);
+    let d = Arc::new(d);
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..6u64 {
+        let (d, key) = (d.clone(), key.clone());
+        clients.spawn(async move {
+            for i in 0..4u64 {
+                let role = if (c + i) % 2 == 0 { OFFICER } else { CORPORAL };
+                bridge_change(&d, &key, role, (c * 7 + i * 3) % 2 == 0).await;
+            }
+        });
+    }
+    while let Some(r) = clients.join_next().await {
+        r.expect("client");
+    }
+    all_jobs_final(&d).await;
+    let subject = roster_core::jobs::order::member_subject(GUILD, UNLINKED);
+    let mut accepted: Vec<(u64, RoleChangesJob)> = d
+        .app
+        .ctx()
+        .store
+        .scan_json::<roster_core::jobs::JobRecord>(
+            roster_core::store::Tree::Jobs,
+            &[],
+            None,
+            usize::MAX,
+            false,
+        )
+        .expect("jobs")
+        .into_iter()
+        .filter(|(_, j)| j.kind == roster_core::jobs::JobKind::DiscordRoleChanges)
+        .map(|(_, j)| {
+            assert_eq!(j.status, roster_core::jobs::JobStatus::Succeeded, "{j:?}");
+            let turn = j.envelope.turns.iter().find(|t| t.subject == subject);
+            let seq = turn.expect("a turn on the member").seq;
+            (seq, serde_json::from_value(j.envelope.payload).expect("payload"))
+        })
+        .collect();
+    assert_eq!(accepted.len(), 24);
+    accepted.sort_by_key(|(seq, _)| *seq);
+    let seqs: Vec<u64> = accepted.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=24).collect::<Vec<_>>(), "one turn each, no gaps");
+    let mut expected: std::collections::BTreeSet<u64> = before.into_iter().collect();
+    for (_, job) in &accepted {
+        for c in &job.changes {
+            if c.add {
+                expected.insert(c.role_id);
+            } else {
+                expected.remove(&c.role_id);
+            }
+        }
+    }
+    assert_eq!(
+        d.dsim.roles_of(GUILD, UNLINKED),
+        expected.into_iter().collect::<Vec<_>>()
+    );
+    let Ok(d) = Arc::try_unwrap(d) else {
+        panic!("clients finished")
+    };
+    d.app.finish().await;
+}
+
 both_backends!(
     role_bridge_wire_contract,
-    role_bridge_reports_pending_and_still_applies
+    role_bridge_reports_pending_and_still_applies,
+    role_bridge_add_then_remove_while_pending,
+    role_bridge_concurrent_changes_apply_in_acceptance_order,
 );
 
 fn client_for(addr: std::net::SocketAddr) -> roster_upstream::discord::DiscordClient {

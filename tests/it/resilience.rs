@@ -384,9 +384,9 @@ async fn worker_killed_mid_promotion_promotes_exactly_once() {
         .filter(|e| e.status == 200)
         .collect();
     assert_eq!(assigns.len(), 1, "one assignRole in total");
-    assert!(
-        done["attempts"].as_u64().unwrap() >= 2,
-        "the crash counted as an attempt"
+    assert_eq!(
+        done["attempts"], 1,
+        "the crash is not a failed attempt (it counts against queue.max_interruptions)"
     );
     app.finish().await;
 }
