@@ -13,7 +13,7 @@
 //! rank given before is a **rollback**.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -724,20 +724,4 @@ pub async fn run(opts: ChaosOpts) -> anyhow::Result<ChaosReport> {
         settle,
         elapsed: started.elapsed(),
     })
-}
-
-/// The `roster` binary next to the running executable (for `roster-bench`).
-pub fn sibling_binary() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()?;
-    let p = me
-        .parent()
-        .map(|d: &Path| d.join("roster"))
-        .context("no parent directory")?;
-    if !p.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p roster -p roster-bench`",
-            p.display()
-        );
-    }
-    Ok(p)
 }

@@ -107,6 +107,36 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         latency_ms: u64,
     },
+    /// Crash loop: the process that runs jobs (`roster serve` on the embedded queue, a
+    /// standalone `roster worker` on Redis) is SIGKILLed `kills` times while `promotes` promotes
+    /// are sent; prints promotes lost, doubled and rolled back (all must be 0) and how long until
+    /// every job was final.
+    Chaos {
+        /// Queue backend(s).
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Which,
+        /// SIGKILLs.
+        #[arg(long, default_value_t = 40)]
+        kills: u32,
+        /// Promotes in all.
+        #[arg(long, default_value_t = 150)]
+        promotes: u32,
+        /// Members they are spread over.
+        #[arg(long, default_value_t = 24)]
+        members: u64,
+        /// Clients sending promotes at once.
+        #[arg(long, default_value_t = 6)]
+        clients: u32,
+        /// Shortest gap between kills, in milliseconds.
+        #[arg(long, default_value_t = 800)]
+        gap_min_ms: u64,
+        /// Longest gap between kills, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        gap_max_ms: u64,
+        /// Simulated Roblox latency per call, in milliseconds.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+    },
     /// (internal) The bare warp route the hot path is compared with.
     #[command(hide = true)]
     BareServer {
@@ -127,47 +157,8 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free port")
 }
 
-struct Redis(Child, u16, PathBuf);
-
-impl Redis {
-    fn start() -> anyhow::Result<Self> {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("roster-bench-redis-{port}"));
-        std::fs::create_dir_all(&dir)?;
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .context("redis-server must be installed")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Self(child, port, dir))
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.2);
-    }
-}
+/// A private `redis-server` (shared with the crash suite).
+type Redis = roster::chaos::RedisChild;
 
 pub(crate) struct Server {
     child: Child,
@@ -243,10 +234,7 @@ pub(crate) async fn start_server(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if let Some(r) = redis {
-        cmd.env(
-            "ROSTER_QUEUE__REDIS_URL",
-            format!("redis://127.0.0.1:{}/", r.1),
-        );
+        cmd.env("ROSTER_QUEUE__REDIS_URL", r.url());
     }
     for (k, v) in env {
         cmd.env(k, v);
@@ -662,5 +650,43 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => guild::servers(count, commands, seconds).await,
         Scenario::BareServer { port } => guild::bare_server(port).await,
+        Scenario::Chaos {
+            backend,
+            kills,
+            promotes,
+            members,
+            clients,
+            gap_min_ms,
+            gap_max_ms,
+            latency_ms,
+        } => {
+            let bin = roster_binary()?;
+            let backends: &[roster::chaos::Backend] = match backend {
+                Which::Sqlite => &[roster::chaos::Backend::Sqlite],
+                Which::Redis => &[roster::chaos::Backend::Redis],
+                Which::Both => &[roster::chaos::Backend::Sqlite, roster::chaos::Backend::Redis],
+            };
+            for b in backends {
+                let report = roster::chaos::run(roster::chaos::ChaosOpts {
+                    cluster: roster::chaos::ClusterOpts {
+                        bin: bin.clone(),
+                        backend: *b,
+                        members,
+                        latency: Duration::from_millis(latency_ms),
+                        sync_wait: Duration::from_secs(20),
+                    },
+                    kills,
+                    gap: (
+                        Duration::from_millis(gap_min_ms),
+                        Duration::from_millis(gap_max_ms),
+                    ),
+                    promotes,
+                    clients,
+                })
+                .await?;
+                println!("{report}");
+            }
+            Ok(())
+        }
     }
 }
