@@ -157,6 +157,8 @@ pub struct ClusterOpts {
     pub latency: Duration,
     /// `server.sync_wait`: how long a synchronous request waits for its job.
     pub sync_wait: Duration,
+    /// More environment for every Roster process (`ROSTER_…` settings).
+    pub env: Vec<(String, String)>,
 }
 
 /// Roster's processes, a simulator and, on Redis, a private Redis.
@@ -315,6 +317,7 @@ impl Cluster {
             .env("ROSTER_LOG__LEVEL", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         if let Some(r) = &self.redis {
             cmd.env("ROSTER_QUEUE__REDIS_URL", r.url());
             if sub == "serve" {
@@ -416,6 +419,33 @@ impl Cluster {
     /// A member's current rank in the simulator.
     pub fn rank(&self, user: u64) -> u8 {
         self.sim.member(GROUP, user).map(|m| m.rank).unwrap_or(0)
+    }
+
+    /// An admin API call (`/admin/v1{path}`): status and JSON body, `None` when Roster did not
+    /// answer.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(u16, Value)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/admin/v1{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// SIGKILLs `roster serve`.
+    pub fn kill_serve(&mut self) {
+        if let Some(p) = self.serve.take() {
+            p.kill();
+        }
     }
 }
 
@@ -708,7 +738,7 @@ pub async fn run(opts: ChaosOpts) -> anyhow::Result<ChaosReport> {
         .unwrap_or(0);
     let mut errors: Vec<String> = Vec::new();
     for r in records.iter().filter(|r| r["status"] != "succeeded") {
-        let e = format!("{} {}", r["error"]["code"], r["error"]["message"]);
+        let e = format!("{} {}", r["error"]["error"], r["error"]["message"]);
         if errors.len() < 3 && !errors.contains(&e) {
             errors.push(e);
         }

@@ -664,7 +664,10 @@ async fn main() -> anyhow::Result<()> {
             let backends: &[roster::chaos::Backend] = match backend {
                 Which::Sqlite => &[roster::chaos::Backend::Sqlite],
                 Which::Redis => &[roster::chaos::Backend::Redis],
-                Which::Both => &[roster::chaos::Backend::Sqlite, roster::chaos::Backend::Redis],
+                Which::Both => &[
+                    roster::chaos::Backend::Sqlite,
+                    roster::chaos::Backend::Redis,
+                ],
             };
             for b in backends {
                 let report = roster::chaos::run(roster::chaos::ChaosOpts {
@@ -674,6 +677,7 @@ async fn main() -> anyhow::Result<()> {
                         members,
                         latency: Duration::from_millis(latency_ms),
                         sync_wait: Duration::from_secs(20),
+                        env: Vec::new(),
                     },
                     kills,
                     gap: (

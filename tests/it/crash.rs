@@ -14,6 +14,7 @@ fn cluster_opts(backend: Backend, members: u64) -> ClusterOpts {
         members,
         latency: Duration::ZERO,
         sync_wait: Duration::from_secs(20),
+        env: Vec::new(),
     }
 }
 
@@ -38,6 +39,7 @@ on_both!(
     redelivered_promote_runs_before_later_promotes(),
     redelivered_promote_after_the_lease_expired_runs_before_later_promotes(),
     chaos_twenty_kills_during_150_promotes(),
+    a_job_that_kills_its_worker_every_time_is_dead_lettered(),
 );
 
 async fn redelivered_promote_runs_before_later_promotes(backend: Backend) {
@@ -149,4 +151,165 @@ async fn chaos_twenty_kills_during_150_promotes(backend: Backend) {
     assert_eq!(report.accepted, 150);
     assert_eq!(report.tally, chaos::Tally::default(), "{report}");
     assert_eq!(report.not_succeeded, 0, "{report}");
+}
+
+/// A job whose every attempt ends with its worker killed (here: `:assignRole` hangs and the
+/// process is SIGKILLed each time) is dead-lettered after `queue.max_interruptions`, with an
+/// error that says so, instead of looping forever.
+async fn a_job_that_kills_its_worker_every_time_is_dead_lettered(backend: Backend) {
+    let mut c = Cluster::start(ClusterOpts {
+        env: vec![("ROSTER_QUEUE__MAX_INTERRUPTIONS".into(), "2".into())],
+        ..cluster_opts(backend, 1)
+    })
+    .await
+    .unwrap();
+    c.fault(
+        Endpoint::AssignRole,
+        FaultAction::Latency { ms: 60_000 },
+        None,
+    );
+    let api = c.api.clone();
+    let mut mark = c.log_mark();
+    let job = api
+        .promote(FIRST_MEMBER, "poison", false, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .job_id;
+    let mut kills = 0;
+    let record = loop {
+        // The job is running once it has read the membership (the assign then hangs).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(j) = api.job(&job).await
+                && matches!(j["status"].as_str(), Some("dead" | "failed" | "succeeded"))
+            {
+                break;
+            }
+            let running = c
+                .sim
+                .log()
+                .iter()
+                .any(|e| e.seq > mark && e.endpoint == Some(Endpoint::ListMemberships));
+            if running {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job never ran again"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(j) = api.job(&job).await
+            && matches!(j["status"].as_str(), Some("dead" | "failed" | "succeeded"))
+        {
+            break j;
+        }
+        assert!(kills < 6, "still not dead-lettered after {kills} kills");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        mark = c.log_mark();
+        c.kill_victim();
+        kills += 1;
+        c.start_victim().unwrap();
+        c.wait_ready(Duration::from_secs(30)).await.unwrap();
+    };
+    assert_eq!(record["status"], "dead", "{record}");
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped"),
+        "{record}"
+    );
+    assert_eq!(
+        kills, 3,
+        "dead-lettered on the start after the third interruption"
+    );
+}
+
+/// Admin and guild writes go on while `roster serve` is SIGKILLed: every write Roster
+/// acknowledged is there after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_a_control_plane_sigkill() {
+    use reqwest::Method;
+    use serde_json::json;
+    let c = Cluster::start(cluster_opts(Backend::Sqlite, 1))
+        .await
+        .unwrap();
+    let guild = 987_000_000_000_000_001u64;
+    let (status, body) = c
+        .admin(
+            Method::POST,
+            "/guilds",
+            Some(json!({"guildId": guild.to_string()})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut refused = 0;
+            for i in 0..100_000u64 {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let (path, body) = if i % 2 == 0 {
+                    (
+                        format!("/groups/{}/blacklist", chaos::GROUP),
+                        json!({"robloxUserId": 900_000 + i, "reason": format!("w{i}")}),
+                    )
+                } else {
+                    (
+                        format!("/guilds/{guild}/bans"),
+                        json!({"identifier": (900_000 + i).to_string(), "reason": format!("w{i}"), "moderatorId": "1"}),
+                    )
+                };
+                let answer = c.lock().await.admin(Method::POST, &path, Some(body)).await;
+                match answer {
+                    Some((s, _)) if s < 300 => acked.push(i),
+                    _ => refused += 1,
+                }
+            }
+            (acked, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.lock().await.kill_serve();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    {
+        let mut c = c.lock().await;
+        c.start_serve().unwrap();
+        c.wait_ready(Duration::from_secs(30)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    let (acked, refused) = writer.await.unwrap();
+    assert!(refused > 0, "no write met the dead control plane");
+    let c = c.lock().await;
+    let (_, blacklist) = c
+        .admin(
+            Method::GET,
+            &format!("/groups/{}/blacklist?limit=1000", chaos::GROUP),
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, bans) = c
+        .admin(Method::GET, &format!("/guilds/{guild}/bans"), None)
+        .await
+        .unwrap();
+    let listed = format!("{blacklist}{bans}");
+    let missing: Vec<u64> = acked
+        .iter()
+        .copied()
+        .filter(|i| !listed.contains(&format!("\"w{i}\"")))
+        .collect();
+    assert!(acked.len() >= 20, "{} writes acknowledged", acked.len());
+    assert!(
+        missing.is_empty(),
+        "acknowledged but lost after the SIGKILL: {missing:?}"
+    );
 }

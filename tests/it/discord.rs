@@ -1830,7 +1830,10 @@ async fn role_bridge_concurrent_changes_apply_in_acceptance_order(backend: Backe
             assert_eq!(j.status, roster_core::jobs::JobStatus::Succeeded, "{j:?}");
             let turn = j.envelope.turns.iter().find(|t| t.subject == subject);
             let seq = turn.expect("a turn on the member").seq;
-            (seq, serde_json::from_value(j.envelope.payload).expect("payload"))
+            (
+                seq,
+                serde_json::from_value(j.envelope.payload).expect("payload"),
+            )
         })
         .collect();
     assert_eq!(accepted.len(), 24);
