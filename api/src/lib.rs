@@ -4,7 +4,8 @@
 //! `server.body_limit_bytes`) and [`router::dispatch`] routes it by hand, so every API family
 //! answers unknown routes, wrong methods, oversize and malformed bodies in its own envelope.
 //! Handlers are thin: authenticate, validate, call a service in `roster-core`, render. They do
-//! no upstream I/O for writes; writes become jobs.
+//! no upstream I/O for writes; writes become jobs. [`server`] runs the connections, with the
+//! timeouts and the connection cap of `[server]`.
 
 pub mod admin;
 pub mod admin_discord;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod ranking;
 pub mod rolebridge;
 pub mod router;
+pub mod server;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -27,7 +29,9 @@ use warp::http::{HeaderMap, Method, StatusCode};
 pub use state::{AppState, WorkerHealth};
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
-/// Returns the address and the server task.
+/// Returns the address and the server task. Connections are bounded as [`server`] describes;
+/// a body that does not arrive within `server.body_read_timeout` gets 408 and the connection
+/// is closed.
 pub fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -36,6 +40,8 @@ pub fn serve(
     let addr = listener.local_addr()?;
     let public_limit = state.ctx.config.server.body_limit_bytes as usize;
     let admin_limit = state.ctx.config.server.admin_body_limit_bytes as usize;
+    let body_timeout = state.ctx.config.server.body_read_timeout;
+    let limits = server::Limits::from_config(&state.ctx.config.server);
     // One Arc per request instead of cloning every handle in the state.
     let state = std::sync::Arc::new(state);
     let state_for_ws = state.clone();
@@ -66,7 +72,21 @@ pub fn serve(
                     } else {
                         public_limit
                     };
-                    let body = match read_body(body, limit).await {
+                    let read = tokio::time::timeout(body_timeout, read_body(body, limit)).await;
+                    let Ok(read) = read else {
+                        metrics::counter!("roster_http_connections_closed_total", "reason" => "body_timeout")
+                            .increment(1);
+                        let msg = format!(
+                            "the request body did not arrive within {}",
+                            humantime::format_duration(body_timeout)
+                        );
+                        let r = http::json(
+                            StatusCode::REQUEST_TIMEOUT,
+                            &serde_json::json!({"error": "REQUEST_TIMEOUT", "message": msg}),
+                        );
+                        return http::with_header(r, "connection", "close");
+                    };
+                    let body = match read {
                         Ok(b) => b,
                         Err(too_large) => {
                             let msg = if too_large {
@@ -139,8 +159,11 @@ pub fn serve(
             },
         );
     let routes = ws.or(routes).unify();
-    let server = warp::serve(routes).incoming(listener).graceful(shutdown);
-    Ok((addr, tokio::spawn(server.run())))
+    let service = hyper_util::service::TowerToHyperService::new(warp::service(routes));
+    Ok((
+        addr,
+        tokio::spawn(server::run(listener, service, limits, shutdown)),
+    ))
 }
 
 /// Reads a body up to `limit` bytes. `Err(true)` when it is larger, `Err(false)` on a read error.

@@ -311,10 +311,18 @@ async fn write_inner(
         Write::Promote => RankOp::Promote,
         Write::Demote => RankOp::Demote,
     };
-    let idem = match req.header("idempotency-key") {
-        None => None,
-        Some(k) => {
-            idempotency::validate_key(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Read as raw bytes: a value that is not text must be refused, not taken for no key.
+    let mut keys = req.headers.get_all("idempotency-key").iter();
+    let idem = match (keys.next(), keys.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "send one Idempotency-Key header, not several",
+            ));
+        }
+        (Some(raw), None) => {
+            let k = idempotency::validate_key(raw.as_bytes())
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let canonical = serde_json::to_vec(&body).unwrap_or_default();
             let route = match which {
                 Write::Set => "rank",

@@ -5,6 +5,7 @@
 //! target/release/roster-bench rank                  # both queue backends
 //! target/release/roster-bench rank --backend redis --ops-seconds 30
 //! target/release/roster-bench sync-all                # 10,000 members, 10% changed (about 17 minutes)
+//! target/release/roster-bench connections             # connection limits at default settings
 //! ```
 //!
 //! `rank` runs `roster serve` (the release binary next to this one) as a child process against
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod conns;
 mod guild;
 mod sync;
 
@@ -137,6 +139,20 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         latency_ms: u64,
     },
+    /// Connection limits with default settings: how fast idle and half-sent connections are
+    /// closed, and whether `/healthz` answers under a low open-files limit with idle sockets
+    /// held open.
+    Connections {
+        /// Idle and half-sent sockets for the closing measurement.
+        #[arg(long, default_value_t = 400)]
+        sockets: usize,
+        /// The open-files limit (`ulimit -n`) for the second run.
+        #[arg(long, default_value_t = 256)]
+        nofile: u64,
+        /// Idle sockets held open during the second run.
+        #[arg(long, default_value_t = 300)]
+        idle: usize,
+    },
     /// (internal) The bare warp route the hot path is compared with.
     #[command(hide = true)]
     BareServer {
@@ -221,9 +237,19 @@ pub(crate) async fn start_server(
     redis: Option<&Redis>,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Server> {
+    start_server_with(Command::new(bin), sim_base, redis, env).await
+}
+
+/// [`start_server`] with `cmd` as the program that takes `serve` and its settings (a shell
+/// that lowers a limit first, say).
+pub(crate) async fn start_server_with(
+    mut cmd: Command,
+    sim_base: &str,
+    redis: Option<&Redis>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     let port = free_port();
     let data = std::env::temp_dir().join(format!("roster-bench-data-{}", ulid::Ulid::generate()));
-    let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .env("ROSTER_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("ROSTER_SERVER__DATA_DIR", &data)
@@ -649,6 +675,11 @@ async fn main() -> anyhow::Result<()> {
             commands,
             seconds,
         } => guild::servers(count, commands, seconds).await,
+        Scenario::Connections {
+            sockets,
+            nofile,
+            idle,
+        } => conns::connections(sockets, nofile, idle).await,
         Scenario::BareServer { port } => guild::bare_server(port).await,
         Scenario::Chaos {
             backend,

@@ -64,6 +64,19 @@ pub struct ServerConfig {
     /// How long finished job records stay visible at `/v1/jobs/{id}`.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
+    /// How long a client has to send a complete request head, counted from the moment the
+    /// connection is ready for one (accepted, or the previous response sent). Also bounds
+    /// connections that never send anything.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client has to send a whole request body once its head is in.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// How long a kept-alive connection may stay silent after a response before it is closed.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Most connections open at once (further capped by the open-files limit).
+    pub max_connections: u64,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +90,10 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(20),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             job_retention: Duration::from_secs(7 * 24 * 3600),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(15),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
         }
     }
 }
@@ -591,6 +608,25 @@ impl Config {
         if self.server.sync_wait > Duration::from_secs(60) {
             return Err(bad("server.sync_wait", "must be at most 60s"));
         }
+        let s = &self.server;
+        for (key, d) in [
+            ("server.header_read_timeout", s.header_read_timeout),
+            ("server.body_read_timeout", s.body_read_timeout),
+            ("server.keep_alive_timeout", s.keep_alive_timeout),
+        ] {
+            if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
+                return Err(bad(key, "must be between 10ms and 1h"));
+            }
+        }
+        if s.keep_alive_timeout > s.header_read_timeout {
+            return Err(bad(
+                "server.keep_alive_timeout",
+                "must not exceed server.header_read_timeout (which also bounds idle connections)",
+            ));
+        }
+        if s.max_connections < 16 {
+            return Err(bad("server.max_connections", "must be at least 16"));
+        }
         if let Some(k) = &self.security.master_key {
             crate::secrets::MasterKey::parse(k.expose())
                 .map_err(|e| bad("security.master_key", e.to_string()))?;
@@ -795,6 +831,21 @@ mod tests {
         assert!(e.to_string().contains("queue.concurrency"), "{e}");
         let e = Config::load(None, env(&[("ROSTER_QUEUE__REDIS_URL", "http://x")])).unwrap_err();
         assert!(e.to_string().contains("queue.redis_url"), "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("ROSTER_SERVER__HEADER_READ_TIMEOUT", "8s"),
+                ("ROSTER_SERVER__MAX_CONNECTIONS", "64"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(8));
+        assert_eq!(c.server.max_connections, 64);
+        let e =
+            Config::load(None, env(&[("ROSTER_SERVER__KEEP_ALIVE_TIMEOUT", "20s")])).unwrap_err();
+        assert!(e.to_string().contains("server.keep_alive_timeout"), "{e}");
+        let e = Config::load(None, env(&[("ROSTER_SERVER__MAX_CONNECTIONS", "2")])).unwrap_err();
+        assert!(e.to_string().contains("server.max_connections"), "{e}");
         let e = Config::load(None, env(&[("ROSTER_SERVER__NOPE", "1")])).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
     }

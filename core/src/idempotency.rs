@@ -38,15 +38,19 @@ pub enum IdemDecision {
     Mismatch,
 }
 
-/// Checks a key: 1–255 visible ASCII characters.
-pub fn validate_key(key: &str) -> Result<(), CoreError> {
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(CoreError::invalid(
+/// Checks a key as sent (raw header bytes): 1–255 visible ASCII characters (0x21–0x7E).
+/// Returns it as text.
+pub fn validate_key(key: &[u8]) -> Result<&str, CoreError> {
+    let invalid = || {
+        CoreError::invalid(
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
-        ));
+        )
+    };
+    if key.is_empty() || key.len() > 255 || !key.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(invalid());
     }
-    Ok(())
+    std::str::from_utf8(key).map_err(|_| invalid())
 }
 
 /// Hash of a canonical request.

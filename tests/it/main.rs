@@ -1,6 +1,7 @@
 //! Roster's one integration-test binary: the real system on loopback (control plane, queue
 //! backends, simulators), driven over HTTP. See `harness` for how a test app is built.
 
+mod connections;
 mod crash;
 mod discord;
 mod harness;

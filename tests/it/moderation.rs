@@ -529,8 +529,8 @@ async fn guild_endpoints_reject_bad_input_with_their_envelope() {
             Method::POST,
             format!("/moderation/{g}/roblox/ban"),
             Some(r#"{"identifier":"261","guild_id":"111111111111111111"}"#),
-            400,
-            "BAD_REQUEST",
+            403,
+            "FORBIDDEN",
         ),
         (
             Method::POST,
@@ -839,3 +839,113 @@ async fn ban_mirrors_to_roblox_experience_bans() {
     assert_eq!(log.body["data"]["entries"].as_array().unwrap().len(), 1);
     app.finish().await;
 }
+
+/// Every guild a request names (path, body `guild_id`, `X-Guild-ID`) must be the key's: one
+/// naming another guild is 403, even when the path names the key's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_named_guild_must_be_the_keys() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let key = app.guild_key.clone();
+    let other = "111111111111111111";
+    let own = GUILD.to_string();
+    let path = status_path("ban", "261");
+    let get = |guild: &'static str| {
+        let (app, path, key) = (&app, path.clone(), key.clone());
+        async move {
+            app.request(
+                Method::GET,
+                &path,
+                &[("x-api-key", &key), ("x-guild-id", guild)],
+                None,
+            )
+            .await
+        }
+    };
+    let a = get(other).await;
+    assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{:?}", a.body);
+    assert_eq!(a.body["status"], "error", "the guild envelope");
+    assert!(a.body["message"].as_str().unwrap().contains(other));
+    let a = get(GUILD_STR).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = get("not-a-guild").await;
+    assert_eq!((a.status, a.code()), (400, "BAD_REQUEST"), "{:?}", a.body);
+    // A value that is not text is refused, not ignored.
+    let resp = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .header("x-api-key", &key)
+        .header(
+            "x-guild-id",
+            reqwest::header::HeaderValue::from_bytes("9é".as_bytes()).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    // Path names the key's guild, the body another.
+    let ban = |body: Value, extra: Option<&'static str>| {
+        let b = body.to_string();
+        let key = key.clone();
+        let app = &app;
+        async move {
+            let mut headers = vec![
+                ("x-api-key", key.as_str()),
+                ("content-type", "application/json"),
+            ];
+            if let Some(g) = extra {
+                headers.push(("x-guild-id", g));
+            }
+            app.request(
+                Method::POST,
+                &format!("/moderation/{GUILD}/roblox/ban"),
+                &headers,
+                Some(&b),
+            )
+            .await
+        }
+    };
+    let a = ban(
+        json!({"identifier": "7001", "reason": "x", "moderator_id": "1", "guild_id": other}),
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{:?}", a.body);
+    let a = ban(
+        json!({"identifier": "7001", "reason": "x", "moderator_id": "1", "guild_id": own}),
+        Some(other),
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{:?}", a.body);
+    let a = app
+        .guild(Method::GET, &status_path("ban", "7001"), None)
+        .await;
+    assert_eq!(a.body["data"]["banned"], false, "nothing was banned");
+    // The body names the guild (no path): the header must agree.
+    let a = app
+        .request(
+            Method::POST,
+            "/roblox/servers/heartbeat",
+            &[
+                ("x-api-key", &key),
+                ("content-type", "application/json"),
+                ("x-guild-id", other),
+            ],
+            Some(
+                &json!({"guild_id": own, "server_id": "s1", "place_id": 1, "universe_id": 2})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!((a.status, a.code()), (403, "FORBIDDEN"), "{:?}", a.body);
+    // All agreeing is fine.
+    assert_eq!(GUILD_STR, own);
+    let a = ban(
+        json!({"identifier": "7001", "reason": "x", "moderator_id": "1", "guild_id": own}),
+        Some(GUILD_STR),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    app.finish().await;
+}
+
+const GUILD_STR: &str = "900000000000000001";

@@ -494,3 +494,60 @@ async fn slow_upstream_answers_202_then_completes() {
     assert_eq!(app.sim.rank(GROUP, 101), 10);
     app.finish().await;
 }
+
+/// An Idempotency-Key that is not 1–255 visible ASCII characters (raw bytes, as a client may
+/// send them) is refused with 400 naming the header, never taken for a request without a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_key_must_be_visible_ascii() {
+    use reqwest::header::HeaderValue;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let url = format!("{}/v1/groups/{GROUP}/promote", app.base);
+    let send = |keys: Vec<HeaderValue>| {
+        let mut req = app
+            .http
+            .post(&url)
+            .header("x-api-key", &app.api_key)
+            .header("content-type", "application/json")
+            .body(json!({"robloxUserId": 101}).to_string());
+        for k in keys {
+            req = req.header("idempotency-key", k);
+        }
+        async move {
+            let resp = req.send().await.expect("request reaches Roster");
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.expect("JSON body");
+            (status, body)
+        }
+    };
+    let bad: [&[u8]; 6] = [
+        "clé-1".as_bytes(),
+        b"key\x80\xff",
+        b"two words",
+        b"tab\there",
+        b"",
+        &[b'k'; 256],
+    ];
+    for raw in bad {
+        let (status, body) = send(vec![HeaderValue::from_bytes(raw).unwrap()]).await;
+        assert_eq!(status, 400, "{raw:?}: {body}");
+        assert_eq!(body["error"], "BAD_REQUEST", "{raw:?}");
+        let msg = body["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("Idempotency-Key"), "{raw:?}: {msg}");
+    }
+    let (status, body) = send(vec![
+        HeaderValue::from_static("a-1"),
+        HeaderValue::from_static("a-2"),
+    ])
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("BAD_REQUEST")));
+    assert!(
+        app.sim.calls(Endpoint::AssignRole).is_empty(),
+        "no refused request reached Roblox"
+    );
+    // Every visible ASCII character is allowed.
+    let all: Vec<u8> = (0x21..=0x7e).collect();
+    let (status, body) = send(vec![HeaderValue::from_bytes(&all).unwrap()]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.sim.rank(GROUP, 101), 10);
+    app.finish().await;
+}

@@ -254,8 +254,10 @@ fn presented_key(req: &Request) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Authenticates a guild key, applies its rate limit, and checks the guild the request names
-/// (`named`, from the path or body, else `X-Guild-ID`) is the key's.
+/// Authenticates a guild key, applies its rate limit, and checks that every guild the request
+/// names is the key's: `named` (the route's own: path, body or query), the `X-Guild-ID` header
+/// and a JSON body's `guild_id`. Any of them naming another guild is 403, whichever the others
+/// say.
 pub fn authenticate(
     state: &AppState,
     req: &Request,
@@ -299,20 +301,47 @@ pub fn authenticate(
         e.retry_after = Some(secs);
         return Err(e);
     }
-    let named = named.or_else(|| req.header("x-guild-id").map(str::trim));
-    if let Some(n) = named {
-        let id: GuildId = n
+    for (source, name) in named_guilds(req, named)? {
+        let id: GuildId = name
+            .trim()
             .parse()
-            .map_err(|e: roster_core::ids::IdError| GuildError::bad(e.to_string()))?;
+            .map_err(|e: roster_core::ids::IdError| GuildError::bad(format!("{source}: {e}")))?;
         if id != guild {
             return Err(GuildError::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN",
-                format!("this API key is not scoped to guild {id}"),
+                format!("this API key is not scoped to guild {id} (named by {source})"),
             ));
         }
     }
     Ok(Caller { key, guild })
+}
+
+/// Every guild a request names, with where it came from: `named` (the route's), the
+/// `X-Guild-ID` header, and the `guild_id` of a JSON object body.
+fn named_guilds<'a>(
+    req: &'a Request,
+    named: Option<&'a str>,
+) -> Result<Vec<(&'static str, std::borrow::Cow<'a, str>)>, GuildError> {
+    let mut out = Vec::with_capacity(3);
+    if let Some(n) = named {
+        out.push(("the request", n.into()));
+    }
+    for h in req.headers.get_all("x-guild-id") {
+        let text = h
+            .to_str()
+            .map_err(|_| GuildError::bad("`X-Guild-ID` must be a Discord id (digits)"))?;
+        out.push(("X-Guild-ID", text.into()));
+    }
+    // Routes that take the guild from the path still must not accept a body naming another.
+    if req.body.windows(8).any(|w| w == b"guild_id")
+        && let Ok(serde_json::Value::Object(b)) =
+            serde_json::from_slice::<serde_json::Value>(&req.body)
+        && let Some(g) = body_guild(&b)?
+    {
+        out.push(("the body's guild_id", g.into()));
+    }
+    Ok(out)
 }
 
 /// The caller's guild record.

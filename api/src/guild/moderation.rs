@@ -6,9 +6,7 @@ use roster_core::moderation::{self, Identifier, ModKind, ModRecord, NewRecord, S
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{
-    Caller, GuildError, GuildResult, authenticate, body, body_guild, ok, ok_msg, opt_id, opt_str,
-};
+use super::{Caller, GuildError, GuildResult, authenticate, body, ok, ok_msg, opt_id, opt_str};
 use crate::http::Request;
 use crate::state::AppState;
 
@@ -170,14 +168,7 @@ fn pushed(
     guild: &str,
 ) -> Result<(Caller, serde_json::Map<String, Value>, Identifier), GuildError> {
     let b = body(req)?;
-    let named = body_guild(&b)?;
-    if let Some(n) = &named
-        && n != guild
-    {
-        return Err(GuildError::bad(
-            "`guild_id` in the body differs from the guild in the path",
-        ));
-    }
+    // A body `guild_id` naming another guild is refused (403) by `authenticate`.
     let caller = authenticate(state, req, Some(guild))?;
     let id = match b.get("identifier") {
         Some(v) => Identifier::from_json(v)?,
