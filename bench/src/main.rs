@@ -638,6 +638,49 @@ async fn rank(
     Ok(())
 }
 
+#[expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
+async fn chaos(
+    backend: Which,
+    kills: u32,
+    promotes: u32,
+    members: u64,
+    clients: u32,
+    (gap_min_ms, gap_max_ms): (u64, u64),
+    latency_ms: u64,
+) -> anyhow::Result<()> {
+    let bin = roster_binary()?;
+    let backends: &[roster::chaos::Backend] = match backend {
+        Which::Sqlite => &[roster::chaos::Backend::Sqlite],
+        Which::Redis => &[roster::chaos::Backend::Redis],
+        Which::Both => &[
+            roster::chaos::Backend::Sqlite,
+            roster::chaos::Backend::Redis,
+        ],
+    };
+    for b in backends {
+        let report = roster::chaos::run(roster::chaos::ChaosOpts {
+            cluster: roster::chaos::ClusterOpts {
+                bin: bin.clone(),
+                backend: *b,
+                members,
+                latency: Duration::from_millis(latency_ms),
+                sync_wait: Duration::from_secs(20),
+                env: Vec::new(),
+            },
+            kills,
+            gap: (
+                Duration::from_millis(gap_min_ms),
+                Duration::from_millis(gap_max_ms),
+            ),
+            promotes,
+            clients,
+        })
+        .await?;
+        println!("{report}");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -691,37 +734,16 @@ async fn main() -> anyhow::Result<()> {
             gap_max_ms,
             latency_ms,
         } => {
-            let bin = roster_binary()?;
-            let backends: &[roster::chaos::Backend] = match backend {
-                Which::Sqlite => &[roster::chaos::Backend::Sqlite],
-                Which::Redis => &[roster::chaos::Backend::Redis],
-                Which::Both => &[
-                    roster::chaos::Backend::Sqlite,
-                    roster::chaos::Backend::Redis,
-                ],
-            };
-            for b in backends {
-                let report = roster::chaos::run(roster::chaos::ChaosOpts {
-                    cluster: roster::chaos::ClusterOpts {
-                        bin: bin.clone(),
-                        backend: *b,
-                        members,
-                        latency: Duration::from_millis(latency_ms),
-                        sync_wait: Duration::from_secs(20),
-                        env: Vec::new(),
-                    },
-                    kills,
-                    gap: (
-                        Duration::from_millis(gap_min_ms),
-                        Duration::from_millis(gap_max_ms),
-                    ),
-                    promotes,
-                    clients,
-                })
-                .await?;
-                println!("{report}");
-            }
-            Ok(())
+            chaos(
+                backend,
+                kills,
+                promotes,
+                members,
+                clients,
+                (gap_min_ms, gap_max_ms),
+                latency_ms,
+            )
+            .await
         }
     }
 }
