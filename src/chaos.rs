@@ -627,7 +627,7 @@ pub struct ChaosOpts {
     pub kills: u32,
     /// Gap between a restart and the next kill, drawn uniformly from this range.
     pub gap: (Duration, Duration),
-    /// Promotes in all, spread over the members round-robin.
+    /// Promotes in all, spread over the members round-robin and evenly over the kill phase.
     pub promotes: u32,
     /// Clients sending them at once.
     pub clients: u32,
@@ -690,6 +690,9 @@ pub async fn run(opts: ChaosOpts) -> anyhow::Result<ChaosReport> {
     let api = cluster.api.clone();
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let accepted = Arc::new(parking_lot::Mutex::new((HashMap::new(), Vec::new())));
+    // Promotes are spread over the kill phase, so kills land while jobs run.
+    let span = (opts.gap.0 + opts.gap.1) / 2 * opts.kills;
+    let t0 = tokio::time::Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..opts.clients {
         let (api, next, accepted) = (api.clone(), next.clone(), accepted.clone());
@@ -700,6 +703,7 @@ pub async fn run(opts: ChaosOpts) -> anyhow::Result<ChaosReport> {
                 if i >= total {
                     return Ok::<(), anyhow::Error>(());
                 }
+                tokio::time::sleep_until(t0 + span.mul_f64(f64::from(i) / f64::from(total))).await;
                 let user = FIRST_MEMBER + u64::from(i) % members;
                 let a = api
                     .promote(user, &format!("chaos-{i}"), false, Duration::from_secs(120))

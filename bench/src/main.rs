@@ -136,7 +136,7 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         gap_max_ms: u64,
         /// Simulated Roblox latency per call, in milliseconds.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 100)]
         latency_ms: u64,
     },
     /// Connection limits with default settings: how fast idle and half-sent connections are

@@ -137,7 +137,7 @@ async fn crashed_promote_then_two_more(backend: Backend, down: Duration) {
 async fn chaos_twenty_kills_during_150_promotes(backend: Backend) {
     let report = chaos::run(ChaosOpts {
         cluster: ClusterOpts {
-            latency: Duration::from_millis(20),
+            latency: Duration::from_millis(100),
             ..cluster_opts(backend, 24)
         },
         kills: 20,

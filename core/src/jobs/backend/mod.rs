@@ -3,7 +3,7 @@
 //! A backend carries four things:
 //! - **tasks**: apalis storages, one per queue, that workers consume (built by
 //!   [`SqliteBackend::storage`] / [`RedisBackend::storage`]);
-//! - **the ledger**: per-job attempt counters (crashes included, which apalis does not count),
+//! - **the ledger**: per-job attempt counters (starts, which count crashes apalis does not see, and failures),
 //!   the resolved plan of a non-idempotent operation, and the final outcome;
 //! - **outcomes**: a durable stream from workers to the control plane's recorder;
 //! - **locks**: short keyed leases so two jobs never change the same subject at once;

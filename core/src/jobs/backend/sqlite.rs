@@ -164,6 +164,30 @@ const VACUUM_TASKS: &str = "DELETE FROM Jobs WHERE rowid IN (
        AND job_type IN (SELECT value FROM json_each(?3))
      LIMIT ?4)";
 
+/// Adds one to the ledger counter `job`/`field` (created at 1) and returns the new count.
+async fn increment(
+    conn: &mut sqlx::SqliteConnection,
+    job: &str,
+    field: &str,
+    now: i64,
+) -> Result<u32, QueueError> {
+    let row = sqlx::query(
+        "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, '1', ?3)
+         ON CONFLICT (job_id, field) DO UPDATE
+           SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ?3
+         RETURNING value",
+    )
+    .bind(job)
+    .bind(field)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(err)?;
+    let n: String = row.try_get(0).map_err(err)?;
+    n.parse()
+        .map_err(|e| QueueError::Decode(format!("ledger counter {field}: {e}")))
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -218,7 +242,7 @@ pub struct SqliteBackend {
     config: QueueConfig,
     outcome_ready: Arc<Notify>,
     notifier: Notifier,
-    /// Member leases. Every worker of this backend is in this process, so they live in memory.
+    /// Subject leases. Every worker of this backend is in this process, so they live in memory.
     leases:
         Arc<parking_lot::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>>,
     runtime: Arc<QueueRuntime>,
@@ -597,23 +621,15 @@ impl QueueBackend for Local {
         let outcome_field = format!("outcome:{generation}");
         // Two statements, no transaction: the counter update is atomic by itself, and whatever
         // plan or outcome the read sees is consistent with it.
-        let row = sqlx::query(
-            "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, '1', ?3)
-             ON CONFLICT (job_id, field) DO UPDATE
-               SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ?3
-             RETURNING value",
+        let attempt = increment(
+            &mut *self.ledger.lock().await,
+            &id,
+            &format!("attempts:{generation}"),
+            now_ms(),
         )
-        .bind(&id)
-        .bind(format!("attempts:{generation}"))
-        .bind(now_ms())
-        .fetch_one(&mut *self.ledger.lock().await)
-        .await
-        .map_err(err)?;
-        let n: String = row.try_get(0).map_err(err)?;
+        .await?;
         let mut start = AttemptStart {
-            attempt: n
-                .parse()
-                .map_err(|e| QueueError::Decode(format!("attempt counter: {e}")))?,
+            attempt,
             failures: 0,
             plan: None,
             outcome: None,
@@ -676,21 +692,7 @@ impl QueueBackend for Local {
         .execute(&mut *conn)
         .await
         .map_err(err)?;
-        let row = sqlx::query(
-            "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, '1', ?3)
-             ON CONFLICT (job_id, field) DO UPDATE
-               SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at = ?3
-             RETURNING value",
-        )
-        .bind(&id)
-        .bind(format!("failures:{generation}"))
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(err)?;
-        let n: String = row.try_get(0).map_err(err)?;
-        n.parse()
-            .map_err(|e| QueueError::Decode(format!("failure counter: {e}")))
+        increment(&mut conn, &id, &format!("failures:{generation}"), now).await
     }
 
     async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError> {
