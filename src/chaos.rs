@@ -173,8 +173,6 @@ pub struct Cluster {
     worker: Option<Proc>,
     redis: Option<RedisChild>,
     port: u16,
-    /// API base URL.
-    pub base: String,
     data: tempfile::TempDir,
     /// The public API (its key is set once the group is registered).
     pub api: Api,
@@ -184,7 +182,7 @@ pub struct Cluster {
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("base", &self.base)
+            .field("base", &self.api.base)
             .finish_non_exhaustive()
     }
 }
@@ -276,12 +274,11 @@ impl Cluster {
             worker: None,
             port,
             api: Api {
-                base: base.clone(),
+                base,
                 api_key: String::new(),
                 sync_wait: opts.sync_wait,
                 http: http.clone(),
             },
-            base,
             data: tempfile::Builder::new().prefix("roster-chaos-").tempdir()?,
             http,
             opts,
@@ -372,7 +369,11 @@ impl Cluster {
     pub async fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/readyz", self.api.base))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return Ok(());
@@ -387,7 +388,7 @@ impl Cluster {
     async fn register(&mut self) -> anyhow::Result<()> {
         let admin = |path: String, body: Value| {
             self.http
-                .post(format!("{}/admin/v1{path}", self.base))
+                .post(format!("{}/admin/v1{path}", self.api.base))
                 .bearer_auth(ADMIN_TOKEN)
                 .json(&body)
                 .send()
@@ -431,7 +432,7 @@ impl Cluster {
     ) -> Option<(u16, Value)> {
         let mut req = self
             .http
-            .request(method, format!("{}/admin/v1{path}", self.base))
+            .request(method, format!("{}/admin/v1{path}", self.api.base))
             .bearer_auth(ADMIN_TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
@@ -461,12 +462,11 @@ impl Api {
         within: Duration,
     ) -> anyhow::Result<Accepted> {
         let deadline = Instant::now() + within;
-        let client = reqwest::Client::builder()
-            .timeout(self.sync_wait + Duration::from_secs(5))
-            .build()?;
         loop {
-            let mut req = client
+            let mut req = self
+                .http
                 .post(format!("{}/v1/groups/{GROUP}/promote", self.base))
+                .timeout(self.sync_wait + Duration::from_secs(5))
                 .header("X-Api-Key", &self.api_key)
                 .header("Idempotency-Key", idempotency_key)
                 .json(&json!({"robloxUserId": user}));

@@ -258,12 +258,16 @@ impl Registry {
     /// Closes the longest-idle connection with no request in flight. False when there is none.
     fn shed_one(&self) -> bool {
         let slots = self.slots.lock();
-        let mut candidates: Vec<&Arc<Slot>> = slots
-            .values()
-            .filter(|s| s.busy.load(Ordering::Acquire) == 0)
-            .collect();
-        candidates.sort_by_key(|s| s.idle_since_ms.load(Ordering::Relaxed));
-        for slot in candidates {
+        // One pass per try (this runs on every accept at the cap); a candidate that took a
+        // request in between is passed over on the next pass.
+        for _ in 0..3 {
+            let Some(slot) = slots
+                .values()
+                .filter(|s| s.busy.load(Ordering::Acquire) == 0)
+                .min_by_key(|s| s.idle_since_ms.load(Ordering::Relaxed))
+            else {
+                return false;
+            };
             if slot.try_close() {
                 metrics::counter!("roster_http_connections_closed_total", "reason" => "shed")
                     .increment(1);

@@ -807,6 +807,7 @@ mod tests {
     fn defaults_are_valid() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.queue.max_attempts, 8);
+        assert_eq!(c.queue.max_interruptions, 20);
         assert!(c.queue.redis_url.is_none());
     }
 
@@ -846,6 +847,8 @@ mod tests {
         assert!(e.to_string().contains("server.keep_alive_timeout"), "{e}");
         let e = Config::load(None, env(&[("ROSTER_SERVER__MAX_CONNECTIONS", "2")])).unwrap_err();
         assert!(e.to_string().contains("server.max_connections"), "{e}");
+        let e = Config::load(None, env(&[("ROSTER_QUEUE__MAX_INTERRUPTIONS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("queue.max_interruptions"), "{e}");
         let e = Config::load(None, env(&[("ROSTER_SERVER__NOPE", "1")])).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
     }

@@ -224,6 +224,35 @@ async fn a_job_that_kills_its_worker_every_time_is_dead_lettered(backend: Backen
         kills, 3,
         "dead-lettered on the start after the third interruption"
     );
+    // The internal code is in the audit entry; callers see the ranking API's code.
+    let (_, audit) = c
+        .admin(
+            reqwest::Method::GET,
+            &format!("/groups/{}/audit", chaos::GROUP),
+            None,
+        )
+        .await
+        .unwrap();
+    let audit = audit.to_string();
+    assert!(
+        audit.contains("rank.promote.dead") && audit.contains("JOB_INTERRUPTED"),
+        "{audit}"
+    );
+    if backend == Backend::Sqlite {
+        // The delivery after the last kill ran in the restarted `serve`, which counted it.
+        let metrics = reqwest::get(format!("{}/metrics", api.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("roster_job_interruptions_total") && !l.ends_with(" 0")),
+            "{metrics}"
+        );
+    }
 }
 
 /// Admin and guild writes go on while `roster serve` is SIGKILLed: every write Roster
@@ -311,5 +340,83 @@ async fn acknowledged_writes_survive_a_control_plane_sigkill() {
     assert!(
         missing.is_empty(),
         "acknowledged but lost after the SIGKILL: {missing:?}"
+    );
+}
+
+/// Jobs waiting for their turn give their worker slot back: with four slots, four later
+/// promotes of a member whose first promote is yet to be redelivered (its process was killed
+/// mid-job) would otherwise hold every slot, and neither that promote nor another member's could
+/// ever run. They go to the back of the queue after `TURN_WAIT`, and everything finishes, in
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_waiting_for_their_turn_never_hold_every_slot() {
+    let mut c = Cluster::start(ClusterOpts {
+        env: vec![("ROSTER_QUEUE__CONCURRENCY".into(), "4".into())],
+        ..cluster_opts(Backend::Sqlite, 2)
+    })
+    .await
+    .unwrap();
+    let (a, b) = (FIRST_MEMBER, FIRST_MEMBER + 1);
+    c.fault(
+        Endpoint::UnassignRole,
+        FaultAction::Latency { ms: 60_000 },
+        Some(1),
+    );
+    let mark = c.log_mark();
+    let api = c.api.clone();
+    let mut jobs = vec![
+        api.promote(a, "a-0", false, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .job_id,
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !c.assigned_since(mark) {
+        assert!(std::time::Instant::now() < deadline, "assignRole never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.kill_victim();
+    c.start_victim().unwrap();
+    c.wait_ready(Duration::from_secs(30)).await.unwrap();
+    // Fetched at once, before the orphan is handed back: they take every slot.
+    for i in 1..=6 {
+        let key = format!("a-{i}");
+        jobs.push(
+            api.promote(a, &key, false, Duration::from_secs(10))
+                .await
+                .unwrap()
+                .job_id,
+        );
+    }
+    jobs.push(
+        api.promote(b, "b-0", false, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .job_id,
+    );
+    let done = api
+        .wait_final(&jobs, Duration::from_secs(90))
+        .await
+        .unwrap();
+    for j in &done {
+        assert_eq!(j["status"], "succeeded", "{j}");
+    }
+    assert_eq!(c.rank(a), 8, "seven promotes of a, none lost or undone");
+    assert_eq!(c.rank(b), 2);
+    assert_eq!(
+        c.tally(&HashMap::from([(a, 7), (b, 1)])),
+        chaos::Tally::default()
+    );
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("roster_job_turn_deferrals_total") && !l.ends_with(" 0")),
+        "waiting jobs went to the back of the queue: {metrics}"
     );
 }

@@ -1753,16 +1753,30 @@ async fn bridge_change(d: &DApp, key: &str, role: u64, add: bool) -> String {
 }
 
 /// Starts an app whose Discord is slower than the role bridge's reply deadline, so changes are
-/// answered `pending` and land later.
-async fn slow_bridge(backend: Backend) -> (DApp, String) {
+/// answered `pending` and land later. The first `failing_adds` role adds Discord receives fail
+/// with a 500, and the job that sent each retries a second later: without ordering, a later
+/// change of the same member reads it in that second and overtakes the add.
+async fn slow_bridge(backend: Backend, failing_adds: u32) -> (DApp, String) {
     let tweak: Tweak = Arc::new(|c: &mut roster_core::config::Config| {
         c.discord.role_bridge_deadline = Duration::from_millis(150);
+        c.queue.retry_base = Duration::from_secs(1);
+        c.queue.retry_max = Duration::from_secs(2);
     });
     let d = start_with(backend, DiscordSimConfig::default(), Some(tweak)).await;
     let key = bridge_key(&d).await;
     d.dsim
         .sim
-        .update_config(|c| c.latency = Duration::from_millis(250));
+        .update_config(|c| c.latency = Duration::from_millis(100));
+    d.dsim.sim.add_fault(FaultRule {
+        route: Some(Route::AddMemberRole),
+        method: None,
+        path_contains: None,
+        action: FaultAction::Status {
+            status: 500,
+            code: None,
+        },
+        times: Some(failing_adds),
+    });
     (d, key)
 }
 
@@ -1776,7 +1790,7 @@ async fn all_jobs_final(d: &DApp) {
 /// The site adds a role (answered `pending`), then removes it: the remove is applied after the
 /// add, so the member ends without the role (it used to answer `none` and keep it).
 async fn role_bridge_add_then_remove_while_pending(backend: Backend) {
-    let (d, key) = slow_bridge(backend).await;
+    let (d, key) = slow_bridge(backend, 1).await;
     assert_eq!(bridge_change(&d, &key, OFFICER, true).await, "pending");
     let word = bridge_change(&d, &key, OFFICER, false).await;
     assert_ne!(word, "none", "the remove was judged before the add landed");
@@ -1794,7 +1808,7 @@ async fn role_bridge_add_then_remove_while_pending(backend: Backend) {
 async fn role_bridge_concurrent_changes_apply_in_acceptance_order(backend: Backend) {
     use roster_core::jobs::discord::RoleChangesJob;
     use roster_core::store::StoreExt;
-    let (d, key) = slow_bridge(backend).await;
+    let (d, key) = slow_bridge(backend, 4).await;
     let before = d.dsim.roles_of(GUILD, UNLINKED);
     let d = Arc::new(d);
     let mut clients = tokio::task::JoinSet::new();

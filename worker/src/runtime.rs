@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use roster_core::config::{Config, RankMethod};
 use roster_core::jobs::backend::{QueueBackend, QueueError};
+use roster_core::jobs::order::Turn;
 use roster_core::jobs::{JobEnvelope, JobError, JobKind, JobOutcome, JobTimings, OutcomeStatus};
 use roster_core::secrets::{MasterKey, Secret};
 use roster_upstream::discord::DiscordApi;
@@ -248,19 +249,10 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
         holder.clone(),
         stop_renewing.clone(),
     ));
+    // The outcome's decision marks the turns finished (`QueueBackend::finish`).
     let verdict = run_attempts(deps, &env).await;
     stop_renewing.cancel();
     let _ = renewer.await;
-    let verdict = match verdict {
-        // The outcome is decided: the next job on each subject may go.
-        Verdict::Done | Verdict::Abort(_) => match finish_turns(deps, &env).await {
-            Ok(()) => verdict,
-            Err(e) => Verdict::Requeue(format!(
-                "outcome decided but the turn could not be marked finished ({e}); the task will be delivered again and finish it"
-            )),
-        },
-        Verdict::Requeue(_) => verdict,
-    };
     release(deps, &env, &holder).await;
     for t in &env.turns {
         deps.turns.shard(&t.subject).notify_waiters();
@@ -288,7 +280,11 @@ async fn take_turn(
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if turn.ready(deps.backend.turn_finished(&turn.subject).await?)
+            // Every earlier job was final when this one was accepted (the usual case), or the
+            // backend says so now.
+            let ready =
+                turn.ready(0) || turn.ready(deps.backend.turn_finished(&turn.subject).await?);
+            if ready
                 && deps
                     .backend
                     .lock(&lease_key(&turn.subject), holder, LEASE_TTL)
@@ -345,28 +341,6 @@ async fn release(deps: &Deps, env: &JobEnvelope, holder: &str) {
     }
 }
 
-async fn finish_turns(
-    deps: &Deps,
-    env: &JobEnvelope,
-) -> Result<(), roster_core::jobs::backend::QueueError> {
-    let mut nap = Duration::from_millis(20);
-    let mut tries = 0;
-    for t in &env.turns {
-        loop {
-            match deps.backend.finish_turn(&t.subject, t.seq).await {
-                Ok(()) => break,
-                Err(e) if tries >= 5 => return Err(e),
-                Err(_) => {
-                    tries += 1;
-                    tokio::time::sleep(nap).await;
-                    nap *= 2;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The job waited too long for its turn (its predecessor is yet to be redelivered, or still
 /// retrying): a copy goes to the back of the queue and this delivery is acknowledged, so the
 /// slot goes to other work. The copy is the same job (same id and ledger): if both ever run,
@@ -388,7 +362,6 @@ async fn defer(deps: &Deps, env: &JobEnvelope) -> Verdict {
 
 /// The attempts of a job whose turn it is.
 async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
-    let env = env.clone();
     let kind = env.kind.as_str();
     let mut first = true;
     loop {
@@ -404,8 +377,12 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
         // it again instead of running the job twice.
         if let Some(v) = start.outcome {
             return match serde_json::from_value::<JobOutcome>(v) {
-                Ok(o) => publish(deps, &o).await,
-                Err(e) => Verdict::Abort(format!("unreadable ledger outcome: {e}")),
+                Ok(o) => publish(deps, &o, &env.turns).await,
+                Err(e) => {
+                    // Over either way: never hold the next job on its subjects back.
+                    let _ = deps.backend.finish_turns(&env.turns).await;
+                    Verdict::Abort(format!("unreadable ledger outcome: {e}"))
+                }
             };
         }
         // Starts that ended in neither a failure nor an outcome were interrupted.
@@ -578,7 +555,7 @@ async fn finish(
     let mut nap = Duration::from_millis(20);
     for _ in 0..6 {
         let t = Instant::now();
-        let finished = deps.backend.finish(&outcome).await;
+        let finished = deps.backend.finish(&outcome, &env.turns).await;
         metrics::histogram!("roster_queue_op_seconds", "op" => "finish")
             .record(t.elapsed().as_secs_f64());
         match finished {
@@ -610,11 +587,16 @@ fn verdict(outcome: &JobOutcome) -> Verdict {
     }
 }
 
-/// Publishes an outcome decided earlier (redelivery after the job finished).
-async fn publish(deps: &Deps, outcome: &JobOutcome) -> Verdict {
+/// Publishes an outcome decided earlier (redelivery after the job finished), and marks the job's
+/// turns finished in case the delivery that decided it died before it could.
+async fn publish(deps: &Deps, outcome: &JobOutcome, turns: &[Turn]) -> Verdict {
     let mut nap = Duration::from_millis(20);
     for _ in 0..6 {
-        match deps.backend.publish_outcome(outcome).await {
+        let published = match deps.backend.publish_outcome(outcome).await {
+            Ok(()) => deps.backend.finish_turns(turns).await,
+            Err(e) => Err(e),
+        };
+        match published {
             Ok(()) => return verdict(outcome),
             Err(e) => {
                 tracing::debug!(error = %e, "could not publish outcome yet");

@@ -113,9 +113,16 @@ impl Jobs {
     /// Writes the job record and its outbox entry inside the caller's transaction, giving the
     /// job its turns on the subjects it changes (see [`super::order`]).
     pub fn stage_in(tx: &dyn Txn, record: &JobRecord) -> Result<(), StoreError> {
-        let mut record = record.clone();
-        super::order::assign_in(tx, &mut record.envelope)?;
-        let record = &record;
+        let turns = super::order::assign_in(tx, record.kind, &record.envelope.payload)?;
+        // A job without a subject is written as it is.
+        let mut with_turns;
+        let record = if turns.is_empty() && record.envelope.turns.is_empty() {
+            record
+        } else {
+            with_turns = record.clone();
+            with_turns.envelope.turns = turns;
+            &with_turns
+        };
         tx.put_json(Tree::Jobs, &record.id.to_bytes(), record)?;
         let entry = OutboxEntry {
             task_id: record.task_id,

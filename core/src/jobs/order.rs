@@ -22,10 +22,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::JobKind;
 use super::discord::{DiscordBanJob, RoleChangesJob, SyncMemberJob};
 use super::moderation::RestrictJob;
 use super::ranking::RankJob;
-use super::{JobEnvelope, JobKind};
 use crate::store::{StoreError, Tree, Txn, TxnExt};
 
 /// A job's place in the order of operations on one subject.
@@ -67,8 +67,8 @@ impl SubjectState {
 /// once (sync-all pages and batches) and jobs that change nothing lasting (direct messages) have
 /// none.
 pub fn subjects_of(kind: JobKind, payload: &serde_json::Value) -> Vec<String> {
-    fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
-        serde_json::from_value(v.clone()).ok()
+    fn parse<'a, T: Deserialize<'a>>(v: &'a serde_json::Value) -> Option<T> {
+        T::deserialize(v).ok()
     }
     let mut out: Vec<String> = match kind {
         JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => parse::<RankJob>(payload)
@@ -110,12 +110,16 @@ pub fn member_subject(guild: u64, user: u64) -> String {
     format!("member:{guild}:{user}")
 }
 
-/// Gives `envelope` its turns on its subjects, inside the accepting transaction. Overwrites any
-/// turns it had (an operator's retry of a dead job is accepted anew, after everything accepted
-/// before it).
-pub fn assign_in(tx: &dyn Txn, envelope: &mut JobEnvelope) -> Result<(), StoreError> {
-    let subjects = subjects_of(envelope.kind, &envelope.payload);
-    envelope.turns = Vec::with_capacity(subjects.len());
+/// The turns of a job of `kind` with `payload` on the subjects it changes, taken inside the
+/// accepting transaction. An operator's retry of a dead job takes new ones: it is accepted anew,
+/// after everything accepted before it.
+pub fn assign_in(
+    tx: &dyn Txn,
+    kind: JobKind,
+    payload: &serde_json::Value,
+) -> Result<Vec<Turn>, StoreError> {
+    let subjects = subjects_of(kind, payload);
+    let mut turns = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let mut state: SubjectState = tx
             .get_json(Tree::Subjects, subject.as_bytes())?
@@ -128,13 +132,13 @@ pub fn assign_in(tx: &dyn Txn, envelope: &mut JobEnvelope) -> Result<(), StoreEr
         };
         state.last += 1;
         tx.put_json(Tree::Subjects, subject.as_bytes(), &state)?;
-        envelope.turns.push(Turn {
+        turns.push(Turn {
             subject,
             seq: state.last,
             floor,
         });
     }
-    Ok(())
+    Ok(turns)
 }
 
 /// Notes, inside the recorder's transaction, that a job with these turns is final.

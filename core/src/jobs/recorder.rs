@@ -385,7 +385,7 @@ mod tests {
             },
             timings: Default::default(),
         };
-        backend.finish(&outcome).await.unwrap();
+        backend.finish(&outcome, &[]).await.unwrap();
         let hub = Arc::new(OutcomeHub::default());
         let coordinator = crate::syncs::Coordinator {
             concurrency: 1,

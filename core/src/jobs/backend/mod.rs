@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::order::Turn;
 use super::{JobEnvelope, JobOutcome};
 use crate::ids::JobId;
 
@@ -111,7 +112,8 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// with the job's recorded plan and this generation's decided outcome, if any.
     async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError>;
 
-    /// Attempts started so far.
+    /// The job's attempt as callers count it: 0 before it starts, then its failed attempts plus
+    /// one (interrupted starts are not attempts).
     async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError>;
 
     /// Counts a failed attempt of `job` (generation `generation`) and remembers its error (the
@@ -126,8 +128,10 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// The highest sequence finished on `subject` (0 when none).
     async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError>;
 
-    /// Notes that sequence `seq` on `subject` finished (the highest wins; never vacuumed).
-    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError>;
+    /// Notes that the job holding `turns` finished (per subject the highest sequence wins; never
+    /// vacuumed). [`QueueBackend::finish`] does this itself; this is for a job found already
+    /// decided on redelivery.
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError>;
 
     /// Stores `value` under `job`/`field` unless something is there; returns what is stored.
     async fn ledger_claim(
@@ -151,9 +155,9 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn unlock(&self, key: &str, holder: &str) -> Result<(), QueueError>;
 
     /// Decides the outcome of a job generation (the first decision wins: it is recorded in the
-    /// ledger) and appends the decided outcome to the outcome stream, atomically. Returns the
-    /// decided outcome.
-    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError>;
+    /// ledger) and appends the decided outcome to the outcome stream, atomically, and marks the
+    /// job's `turns` finished (see [`QueueBackend::finish_turns`]). Returns the decided outcome.
+    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError>;
 
     /// Appends an outcome to the stream the recorder consumes.
     async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError>;

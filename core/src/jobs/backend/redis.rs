@@ -27,6 +27,7 @@ use super::wake::{Notifier, WakeStream};
 use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
 use crate::ids::JobId;
+use crate::jobs::order::Turn;
 use crate::jobs::{JobEnvelope, JobOutcome, QUEUES};
 
 const WAKE_CHANNEL: &str = "roster:wake";
@@ -50,6 +51,20 @@ fn turn_key(subject: &str) -> String {
 }
 
 const TURN_TTL_SECS: i64 = 90 * 24 * 3600;
+
+/// Lua that marks turns finished. `ARGV[1]`: how many `KEYS` come before the turn keys;
+/// `ARGV[2]`: the keys' TTL; `ARGV[3]`: how many `ARGV` come before the turns' sequences (in
+/// the order of their keys). Per subject the highest sequence wins.
+const MARK_TURNS: &str = r"
+local k0, a0 = tonumber(ARGV[1]), tonumber(ARGV[3])
+for i = k0 + 1, #KEYS do
+  local seq = tonumber(ARGV[a0 + i - k0])
+  if seq > tonumber(redis.call('GET', KEYS[i]) or '0') then
+    redis.call('SET', KEYS[i], seq, 'EX', ARGV[2])
+  else
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+  end
+end";
 
 /// Redis-backed queue.
 #[derive(Clone)]
@@ -287,13 +302,16 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError> {
-        let n: Option<u32> = self
-            .conn
-            .clone()
+        let (starts, failures): (Option<u32>, Option<u32>) = redis::pipe()
             .hget(ledger_key(job), format!("attempts:{generation}"))
+            .hget(ledger_key(job), format!("failures:{generation}"))
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
-        Ok(n.unwrap_or(0))
+        Ok(match starts {
+            None | Some(0) => 0,
+            Some(_) => failures.unwrap_or(0) + 1,
+        })
     }
 
     async fn count_failure(
@@ -324,20 +342,15 @@ impl QueueBackend for RedisBackend {
         Ok(v.unwrap_or(0))
     }
 
-    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
-        let script = redis::Script::new(
-            r"local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-              if tonumber(ARGV[1]) > v then
-                redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-              else
-                redis.call('EXPIRE', KEYS[1], ARGV[2])
-              end
-              return 0",
-        );
-        let _: i64 = script
-            .key(turn_key(subject))
-            .arg(seq)
-            .arg(TURN_TTL_SECS)
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(&format!("{MARK_TURNS}\nreturn 0")));
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.arg(0).arg(TURN_TTL_SECS).arg(3);
+        for t in turns {
+            inv.key(turn_key(&t.subject)).arg(t.seq);
+        }
+        let _: i64 = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
@@ -412,20 +425,31 @@ impl QueueBackend for RedisBackend {
         Ok(())
     }
 
-    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError> {
-        let script = redis::Script::new(
-            r"redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-              local stored = redis.call('HGET', KEYS[1], ARGV[1])
-              redis.call('EXPIRE', KEYS[1], ARGV[3])
+    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
+        // Deciding, publishing and marking the turns is one script.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(&format!(
+                r"redis.call('HSETNX', KEYS[1], ARGV[4], ARGV[5])
+              local stored = redis.call('HGET', KEYS[1], ARGV[4])
+              redis.call('EXPIRE', KEYS[1], ARGV[6])
               redis.call('RPUSH', KEYS[2], stored)
-              return stored",
-        );
-        let stored: String = script
-            .key(ledger_key(outcome.job_id))
+              {MARK_TURNS}
+              return stored"
+            ))
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(ledger_key(outcome.job_id))
             .key(OUTCOMES)
+            .arg(2)
+            .arg(TURN_TTL_SECS)
+            .arg(6)
             .arg(format!("outcome:{}", outcome.generation))
             .arg(serde_json::to_string(outcome).expect("outcomes serialize"))
-            .arg(LEDGER_TTL_SECS)
+            .arg(LEDGER_TTL_SECS);
+        for t in turns {
+            inv.key(turn_key(&t.subject)).arg(t.seq);
+        }
+        let stored: String = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(err)?;

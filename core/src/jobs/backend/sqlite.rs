@@ -22,6 +22,7 @@ use super::wake::{Notifier, WakeStream};
 use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
 use crate::ids::JobId;
+use crate::jobs::order::Turn;
 use crate::jobs::{JobEnvelope, JobOutcome, QUEUES};
 
 fn err(e: impl std::fmt::Display) -> QueueError {
@@ -186,6 +187,24 @@ async fn increment(
     let n: String = row.try_get(0).map_err(err)?;
     n.parse()
         .map_err(|e| QueueError::Decode(format!("ledger counter {field}: {e}")))
+}
+
+/// Notes `turns` finished in `roster_turns` (per subject, the highest sequence wins).
+async fn mark_turns(conn: &mut sqlx::SqliteConnection, turns: &[Turn]) -> Result<(), QueueError> {
+    for t in turns {
+        sqlx::query(
+            "INSERT INTO roster_turns (subject, finished, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (subject) DO UPDATE
+               SET finished = max(finished, excluded.finished), updated_at = excluded.updated_at",
+        )
+        .bind(&t.subject)
+        .bind(t.seq as i64)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -504,9 +523,9 @@ impl QueueBackend for SqliteBackend {
         on_queue!(self, |b| b.turn_finished(&subject)).await
     }
 
-    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
-        let subject = subject.to_owned();
-        on_queue!(self, |b| b.finish_turn(&subject, seq)).await
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
+        let turns = turns.to_vec();
+        on_queue!(self, |b| b.finish_turns(&turns)).await
     }
 
     async fn ledger_claim(
@@ -536,9 +555,9 @@ impl QueueBackend for SqliteBackend {
         Local(self.clone()).unlock(key, holder).await
     }
 
-    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError> {
-        let outcome = outcome.clone();
-        on_queue!(self, |b| b.finish(&outcome)).await
+    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
+        let (outcome, turns) = (outcome.clone(), turns.to_vec());
+        on_queue!(self, |b| b.finish(&outcome, &turns)).await
     }
 
     async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError> {
@@ -665,11 +684,18 @@ impl QueueBackend for Local {
     }
 
     async fn attempts(&self, job: JobId, generation: u32) -> Result<u32, QueueError> {
-        Ok(self
-            .ledger_get(job, &format!("attempts:{generation}"))
-            .await?
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as u32)
+        let count = |v: Option<serde_json::Value>| v.and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let starts = count(
+            self.ledger_get(job, &format!("attempts:{generation}"))
+                .await?,
+        );
+        if starts == 0 {
+            return Ok(0);
+        }
+        Ok(count(
+            self.ledger_get(job, &format!("failures:{generation}"))
+                .await?,
+        ) + 1)
     }
 
     async fn count_failure(
@@ -707,19 +733,8 @@ impl QueueBackend for Local {
         }
     }
 
-    async fn finish_turn(&self, subject: &str, seq: u64) -> Result<(), QueueError> {
-        sqlx::query(
-            "INSERT INTO roster_turns (subject, finished, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (subject) DO UPDATE
-               SET finished = max(finished, excluded.finished), updated_at = excluded.updated_at",
-        )
-        .bind(subject)
-        .bind(seq as i64)
-        .bind(now_ms())
-        .execute(&mut *self.ledger.lock().await)
-        .await
-        .map_err(err)?;
-        Ok(())
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
+        mark_turns(&mut *self.ledger.lock().await, turns).await
     }
 
     async fn ledger_claim(
@@ -791,24 +806,31 @@ impl QueueBackend for Local {
         Ok(())
     }
 
-    async fn finish(&self, outcome: &JobOutcome) -> Result<JobOutcome, QueueError> {
+    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
         let id = outcome.job_id.0.to_string();
         let field = format!("outcome:{}", outcome.generation);
         let body = serde_json::to_string(outcome).expect("outcomes serialize");
         // The first decision wins and is published by the `roster_publish_decided` trigger in
         // the same statement.
-        let inserted = sqlx::query(
-            "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (job_id, field) DO NOTHING
-             RETURNING value",
-        )
-        .bind(&id)
-        .bind(&field)
-        .bind(&body)
-        .bind(now_ms())
-        .fetch_optional(&mut *self.ledger.lock().await)
-        .await
-        .map_err(err)?;
+        // The turns are marked under the same hold of the connection: a crash in between only
+        // leaves them for the redelivery, which finds the outcome and marks them.
+        let inserted = {
+            let mut conn = self.ledger.lock().await;
+            let inserted = sqlx::query(
+                "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (job_id, field) DO NOTHING
+                 RETURNING value",
+            )
+            .bind(&id)
+            .bind(&field)
+            .bind(&body)
+            .bind(now_ms())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err)?;
+            mark_turns(&mut conn, turns).await?;
+            inserted
+        };
         self.outcome_ready.notify_one();
         if inserted.is_some() {
             return Ok(outcome.clone());
