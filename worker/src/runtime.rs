@@ -435,7 +435,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
             };
             return finish(
                 deps,
-                &env,
+                env,
                 start.failures,
                 OutcomeStatus::Dead { error },
                 JobTimings::default(),
@@ -448,7 +448,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
         // it); only the waits between attempts are cut short.
         let result = tokio::time::timeout(
             deps.retry.attempt_timeout,
-            run_kind(deps, &env, start.plan, &mut timer),
+            run_kind(deps, env, start.plan, &mut timer),
         )
         .await;
         let timings = JobTimings {
@@ -462,7 +462,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
             Ok(Ok(value)) => {
                 return finish(
                     deps,
-                    &env,
+                    env,
                     attempt,
                     OutcomeStatus::Succeeded { result: value },
                     timings,
@@ -472,7 +472,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
             Ok(Err(Failure::Permanent(error))) => {
                 return finish(
                     deps,
-                    &env,
+                    env,
                     attempt,
                     OutcomeStatus::Failed { error },
                     timings,
@@ -509,7 +509,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
                     error.message
                 ),
             };
-            return finish(deps, &env, attempt, OutcomeStatus::Dead { error }, timings).await;
+            return finish(deps, env, attempt, OutcomeStatus::Dead { error }, timings).await;
         }
         // Count the failure (and remember the error, so a job that dies later says why).
         if let Err(e) = deps
