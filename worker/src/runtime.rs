@@ -15,10 +15,10 @@
 //! already decided re-publishes that outcome instead of running again.
 //!
 //! Ordering (`roster_core::jobs::order`): a job with turns runs only once every earlier job on
-//! each of its subjects is final, under the subjects' leases (renewed while it runs), and marks
-//! its turns finished right after its outcome is decided. A job that waited `TURN_WAIT` for its
-//! turn goes to the back of the queue (a copy is pushed and this delivery acknowledged), so jobs
-//! waiting on a predecessor that is yet to be redelivered never hold every worker slot.
+//! each of its subjects is final; until then it is parked in the backend (its delivery
+//! acknowledged, no worker slot held) and pushed again by the job before it. It runs under the
+//! subjects' leases (renewed while it runs), and the step that decides its outcome marks its
+//! turns finished.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,8 +91,7 @@ impl TurnSignals {
     }
 }
 
-/// How long a job waits for its turn (and its subjects' leases) before it goes to the back of
-/// the queue.
+/// How long a job waits for its subjects' leases before it goes to the back of the queue.
 pub const TURN_WAIT: Duration = Duration::from_secs(10);
 
 /// A subject lease's lifetime; the holder renews it every third of that while it runs, so the
@@ -235,8 +234,9 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
     // Unique per delivery: two deliveries of one job never share a lease.
     let holder = format!("{}:{}", env.job_id, ulid::Ulid::generate());
     match take_turn(deps, &env, &holder).await {
-        Ok(true) => {}
-        Ok(false) => return defer(deps, &env).await,
+        Ok(Turned::Go) => {}
+        Ok(Turned::Parked) => return Verdict::Done,
+        Ok(Turned::Defer) => return defer(deps, &env).await,
         Err(e) => {
             release(deps, &env, &holder).await;
             return Verdict::Requeue(format!("queue backend unavailable: {e}"));
@@ -257,21 +257,51 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
     for t in &env.turns {
         deps.turns.shard(&t.subject).notify_waiters();
     }
-    verdict
+    if matches!(verdict, Verdict::Requeue(_)) {
+        return verdict;
+    }
+    // Before this delivery is acknowledged: if pushing the next jobs fails, the task comes back,
+    // finds its outcome decided and pushes them then.
+    match wake_successors(deps, &env.turns).await {
+        Ok(()) => verdict,
+        Err(e) => Verdict::Requeue(format!(
+            "the job finished but the jobs waiting for it could not be queued ({e}); the task will be delivered again and queue them"
+        )),
+    }
 }
 
 fn lease_key(subject: &str) -> String {
     format!("turn:{subject}")
 }
 
-/// Waits until every earlier job on each of the job's subjects is final, then takes the
-/// subjects' leases (in sorted order, so two jobs never hold one each while waiting for the
-/// other). `Ok(false)` when that took longer than [`TURN_WAIT`].
+/// What [`take_turn`] found.
+enum Turned {
+    /// Every earlier job on the subjects is final and the leases are held: run.
+    Go,
+    /// An earlier job is not final: the job is parked and will be pushed again on its turn.
+    Parked,
+    /// Another delivery of this job held a lease for [`TURN_WAIT`].
+    Defer,
+}
+
+/// Parks the job on the first of its turns that has not come yet; otherwise takes the subjects'
+/// leases (in sorted order, so two jobs never hold one each while waiting for the other), which
+/// keep two deliveries of one job from running at once.
 async fn take_turn(
     deps: &Deps,
     env: &JobEnvelope,
     holder: &str,
-) -> Result<bool, roster_core::jobs::backend::QueueError> {
+) -> Result<Turned, roster_core::jobs::backend::QueueError> {
+    for turn in &env.turns {
+        // `ready(0)`: every earlier job was final when this one was accepted (the usual case),
+        // so there is nothing to ask the backend.
+        if !turn.ready(0) && deps.backend.park(turn, env.kind.queue(), env).await? {
+            metrics::counter!("roster_job_turn_parked_total", "kind" => env.kind.as_str())
+                .increment(1);
+            tracing::debug!(job = %env.job_id, subject = %turn.subject, "waiting for an earlier job on the same subject");
+            return Ok(Turned::Parked);
+        }
+    }
     let deadline = tokio::time::Instant::now() + TURN_WAIT;
     for turn in &env.turns {
         let signal = deps.turns.shard(&turn.subject);
@@ -280,15 +310,10 @@ async fn take_turn(
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            // Every earlier job was final when this one was accepted (the usual case), or the
-            // backend says so now.
-            let ready =
-                turn.ready(0) || turn.ready(deps.backend.turn_finished(&turn.subject).await?);
-            if ready
-                && deps
-                    .backend
-                    .lock(&lease_key(&turn.subject), holder, LEASE_TTL)
-                    .await?
+            if deps
+                .backend
+                .lock(&lease_key(&turn.subject), holder, LEASE_TTL)
+                .await?
             {
                 break;
             }
@@ -296,21 +321,39 @@ async fn take_turn(
                 metrics::counter!("roster_job_turn_deferrals_total", "kind" => env.kind.as_str())
                     .increment(1);
                 release(deps, env, holder).await;
-                return Ok(false);
+                return Ok(Turned::Defer);
             }
-            // Jobs of this process wake us; jobs of other processes are polled for.
+            // A release in this process wakes us; other processes' are polled for.
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(nap) => {}
                 _ = deps.shutdown.cancelled() => {
                     release(deps, env, holder).await;
-                    return Ok(false);
+                    return Ok(Turned::Defer);
                 }
             }
             nap = (nap * 2).min(Duration::from_millis(250));
         }
     }
-    Ok(true)
+    Ok(Turned::Go)
+}
+
+/// Pushes the jobs parked on the turns after `turns` (theirs now) and forgets them.
+async fn wake_successors(
+    deps: &Deps,
+    turns: &[Turn],
+) -> Result<(), roster_core::jobs::backend::QueueError> {
+    let parked = deps.backend.parked_after(turns).await?;
+    if parked.is_empty() {
+        return Ok(());
+    }
+    for p in &parked {
+        deps.backend
+            .push(&p.queue, ulid::Ulid::generate(), &p.envelope)
+            .await?;
+        let _ = deps.backend.announce(&p.queue, 1).await;
+    }
+    deps.backend.unpark(&parked).await
 }
 
 /// Renews the job's leases until `stop`.
@@ -341,9 +384,9 @@ async fn release(deps: &Deps, env: &JobEnvelope, holder: &str) {
     }
 }
 
-/// The job waited too long for its turn (its predecessor is yet to be redelivered, or still
-/// retrying): a copy goes to the back of the queue and this delivery is acknowledged, so the
-/// slot goes to other work. The copy is the same job (same id and ledger): if both ever run,
+/// Another delivery of the job held a subject's lease too long (it is still running, or died
+/// and its lease has yet to expire): a copy goes to the back of the queue and this delivery is
+/// acknowledged, so the slot goes to other work. The copy is the same job (same id and ledger): if both ever run,
 /// the second finds the outcome decided.
 async fn defer(deps: &Deps, env: &JobEnvelope) -> Verdict {
     if deps.shutdown.is_cancelled() {
@@ -470,14 +513,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
                 .await;
             }
             Ok(Err(Failure::Permanent(error))) => {
-                return finish(
-                    deps,
-                    env,
-                    attempt,
-                    OutcomeStatus::Failed { error },
-                    timings,
-                )
-                .await;
+                return finish(deps, env, attempt, OutcomeStatus::Failed { error }, timings).await;
             }
             Ok(Err(f)) => f,
             Err(_) => Failure::Retry {

@@ -9,8 +9,9 @@
 //! When a job is staged ([`assign_in`], inside the accepting transaction), it takes the next
 //! sequence number of each of its subjects (the `subjects` tree counts them) — a [`Turn`]. A
 //! worker runs a job only once every earlier job on each of its subjects is final (the queue
-//! backend keeps, per subject, the highest sequence finished; the worker advances it right after
-//! deciding the outcome), and holds the subject's lease while it runs. So a job redelivered after
+//! backend keeps, per subject, the highest sequence finished, advanced in the step that decides
+//! an outcome); until then the job is parked in the backend and pushed again by the job before
+//! it. It holds the subject's lease while it runs. So a job redelivered after
 //! a crash, however late, runs before the jobs accepted after it, never after them: a promote
 //! whose worker died after `:assignRole` finishes (converging to the target it resolved) before
 //! the next promote of that member reads its rank.

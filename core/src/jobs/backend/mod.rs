@@ -7,7 +7,8 @@
 //!   the resolved plan of a non-idempotent operation, and the final outcome;
 //! - **outcomes**: a durable stream from workers to the control plane's recorder;
 //! - **locks**: short keyed leases so two jobs never change the same subject at once;
-//! - **turns**: per subject, the highest sequence finished (see [`super::order`]).
+//! - **turns**: per subject, the highest sequence finished, and the jobs parked until theirs
+//!   (see [`super::order`]).
 
 pub mod redis;
 pub mod sqlite;
@@ -76,6 +77,19 @@ pub struct AttemptStart {
 /// An outcome handed to the recorder, with the receipt that acknowledges it.
 pub type ReceivedOutcome = (String, JobOutcome);
 
+/// A job parked until its turn on a subject (see [`QueueBackend::park`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parked {
+    /// The subject.
+    pub subject: String,
+    /// The job's sequence on it.
+    pub seq: u64,
+    /// The queue to push it to.
+    pub queue: String,
+    /// The job.
+    pub envelope: JobEnvelope,
+}
+
 /// What the control plane and workers need from a queue backend.
 #[async_trait]
 pub trait QueueBackend: Send + Sync + 'static {
@@ -132,6 +146,23 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// vacuumed). [`QueueBackend::finish`] does this itself; this is for a job found already
     /// decided on redelivery.
     async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError>;
+
+    /// Parks `envelope` until its `turn` comes, unless it has come (the subject's finished
+    /// sequence, or the turn's floor, is the one before): one atomic step, so a finish of the
+    /// turn before either sees the job parked or lets it go. `true` when parked: the delivery
+    /// may be acknowledged; the job is pushed again when the turn before finishes.
+    async fn park(
+        &self,
+        turn: &Turn,
+        queue: &str,
+        envelope: &JobEnvelope,
+    ) -> Result<bool, QueueError>;
+
+    /// The jobs parked on the turns right after `turns` (now theirs, once `turns` finished).
+    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError>;
+
+    /// Forgets parked jobs (once they were pushed).
+    async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError>;
 
     /// Stores `value` under `job`/`field` unless something is there; returns what is stored.
     async fn ledger_claim(

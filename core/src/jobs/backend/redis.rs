@@ -24,7 +24,7 @@ use redis::aio::ConnectionManagerConfig;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::wake::{Notifier, WakeStream};
-use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
+use super::{AttemptStart, BackendKind, Parked, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
 use crate::ids::JobId;
 use crate::jobs::order::Turn;
@@ -51,6 +51,17 @@ fn turn_key(subject: &str) -> String {
 }
 
 const TURN_TTL_SECS: i64 = 90 * 24 * 3600;
+
+/// The jobs parked on `subject` (a hash: sequence → `{queue, envelope}`).
+fn parked_key(subject: &str) -> String {
+    format!("roster:parked:{subject}")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ParkedValue {
+    queue: String,
+    envelope: JobEnvelope,
+}
 
 /// Lua that marks turns finished. `ARGV[1]`: how many `KEYS` come before the turn keys;
 /// `ARGV[2]`: the keys' TTL; `ARGV[3]`: how many `ARGV` come before the turns' sequences (in
@@ -352,6 +363,78 @@ impl QueueBackend for RedisBackend {
         }
         let _: i64 = inv
             .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn park(
+        &self,
+        turn: &Turn,
+        queue: &str,
+        envelope: &JobEnvelope,
+    ) -> Result<bool, QueueError> {
+        // Checking the turn and parking is one script: a finish of the turn before runs wholly
+        // before or after it.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"local finished = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[2]))
+                  if finished + 1 >= tonumber(ARGV[1]) then return 0 end
+                  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+                  redis.call('EXPIRE', KEYS[2], ARGV[4])
+                  return 1",
+            )
+        });
+        let value = serde_json::to_string(&ParkedValue {
+            queue: queue.to_owned(),
+            envelope: envelope.clone(),
+        })
+        .expect("envelopes serialize");
+        let parked: i64 = SCRIPT
+            .key(turn_key(&turn.subject))
+            .key(parked_key(&turn.subject))
+            .arg(turn.seq)
+            .arg(turn.floor)
+            .arg(value)
+            .arg(TURN_TTL_SECS)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        Ok(parked == 1)
+    }
+
+    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
+        let mut pipe = redis::pipe();
+        for t in turns {
+            pipe.hget(parked_key(&t.subject), t.seq + 1);
+        }
+        let values: Vec<Option<String>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for (t, v) in turns.iter().zip(values) {
+            if let Some(v) = v {
+                let v: ParkedValue =
+                    serde_json::from_str(&v).map_err(|e| QueueError::Decode(e.to_string()))?;
+                out.push(Parked {
+                    subject: t.subject.clone(),
+                    seq: t.seq + 1,
+                    queue: v.queue,
+                    envelope: v.envelope,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
+        let mut pipe = redis::pipe();
+        for p in parked {
+            pipe.hdel(parked_key(&p.subject), p.seq).ignore();
+        }
+        let () = pipe
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
         Ok(())

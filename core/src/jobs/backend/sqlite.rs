@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use super::sqlite_worker::{Conn, Jobs, SqliteWorkerBackend};
 use super::wake::{Notifier, WakeStream};
-use super::{AttemptStart, BackendKind, QueueBackend, QueueError, ReceivedOutcome};
+use super::{AttemptStart, BackendKind, Parked, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
 use crate::ids::JobId;
 use crate::jobs::order::Turn;
@@ -324,6 +324,10 @@ impl SqliteBackend {
             // per member ever changed, and a lost row could hold a later job back.
             "CREATE TABLE IF NOT EXISTS roster_turns (
                 subject TEXT PRIMARY KEY, finished INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+            // Jobs waiting for their turn, pushed again when the turn before finishes.
+            "CREATE TABLE IF NOT EXISTS roster_parked (
+                subject TEXT NOT NULL, seq INTEGER NOT NULL, queue TEXT NOT NULL,
+                envelope TEXT NOT NULL, parked_at INTEGER NOT NULL, PRIMARY KEY (subject, seq))",
             // Deciding an outcome and publishing it is one statement: the insert that wins
             // publishes through this trigger.
             "CREATE TRIGGER IF NOT EXISTS roster_publish_decided AFTER INSERT ON roster_ledger
@@ -526,6 +530,26 @@ impl QueueBackend for SqliteBackend {
     async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
         let turns = turns.to_vec();
         on_queue!(self, |b| b.finish_turns(&turns)).await
+    }
+
+    async fn park(
+        &self,
+        turn: &Turn,
+        queue: &str,
+        envelope: &JobEnvelope,
+    ) -> Result<bool, QueueError> {
+        let (turn, queue, envelope) = (turn.clone(), queue.to_owned(), envelope.clone());
+        on_queue!(self, |b| b.park(&turn, &queue, &envelope)).await
+    }
+
+    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
+        let turns = turns.to_vec();
+        on_queue!(self, |b| b.parked_after(&turns)).await
+    }
+
+    async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
+        let parked = parked.to_vec();
+        on_queue!(self, |b| b.unpark(&parked)).await
     }
 
     async fn ledger_claim(
@@ -735,6 +759,77 @@ impl QueueBackend for Local {
 
     async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
         mark_turns(&mut *self.ledger.lock().await, turns).await
+    }
+
+    async fn park(
+        &self,
+        turn: &Turn,
+        queue: &str,
+        envelope: &JobEnvelope,
+    ) -> Result<bool, QueueError> {
+        // The read and the insert under one hold of the ledger's only connection: a finish of
+        // the turn before runs wholly before or after them.
+        let mut conn = self.ledger.lock().await;
+        let finished: Option<i64> =
+            sqlx::query_scalar("SELECT finished FROM roster_turns WHERE subject = ?1")
+                .bind(&turn.subject)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(err)?;
+        if turn.ready(finished.unwrap_or(0).max(0) as u64) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT OR REPLACE INTO roster_parked (subject, seq, queue, envelope, parked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&turn.subject)
+        .bind(turn.seq as i64)
+        .bind(queue)
+        .bind(serde_json::to_string(envelope).expect("envelopes serialize"))
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+        Ok(true)
+    }
+
+    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
+        let mut conn = self.ledger.lock().await;
+        let mut out = Vec::new();
+        for t in turns {
+            let row: Option<(String, String)> = sqlx::query_as(
+                "SELECT queue, envelope FROM roster_parked WHERE subject = ?1 AND seq = ?2",
+            )
+            .bind(&t.subject)
+            .bind(t.seq as i64 + 1)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err)?;
+            if let Some((queue, envelope)) = row {
+                out.push(Parked {
+                    subject: t.subject.clone(),
+                    seq: t.seq + 1,
+                    queue,
+                    envelope: serde_json::from_str(&envelope)
+                        .map_err(|e| QueueError::Decode(e.to_string()))?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
+        let mut conn = self.ledger.lock().await;
+        for p in parked {
+            sqlx::query("DELETE FROM roster_parked WHERE subject = ?1 AND seq = ?2")
+                .bind(&p.subject)
+                .bind(p.seq as i64)
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     async fn ledger_claim(
