@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use roster_core::config::{Config, RankMethod};
+use roster_core::jobs::backend::Parked;
 use roster_core::jobs::backend::{QueueBackend, QueueError};
 use roster_core::jobs::order::Turn;
 use roster_core::jobs::{JobEnvelope, JobError, JobKind, JobOutcome, JobTimings, OutcomeStatus};
@@ -229,7 +230,7 @@ async fn run_kind(
 /// Runs a delivered task to a verdict.
 pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
     if env.turns.is_empty() {
-        return run_attempts(deps, &env).await;
+        return run_attempts(deps, &env, &mut Vec::new()).await;
     }
     // Unique per delivery: two deliveries of one job never share a lease.
     let holder = format!("{}:{}", env.job_id, ulid::Ulid::generate());
@@ -250,7 +251,8 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
         stop_renewing.clone(),
     ));
     // The outcome's decision marks the turns finished (`QueueBackend::finish`).
-    let verdict = run_attempts(deps, &env).await;
+    let mut next = Vec::new();
+    let verdict = run_attempts(deps, &env, &mut next).await;
     stop_renewing.cancel();
     let _ = renewer.await;
     release(deps, &env, &holder).await;
@@ -262,7 +264,7 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
     }
     // Before this delivery is acknowledged: if pushing the next jobs fails, the task comes back,
     // finds its outcome decided and pushes them then.
-    match wake_successors(deps, &env.turns).await {
+    match wake_successors(deps, &next).await {
         Ok(()) => verdict,
         Err(e) => Verdict::Requeue(format!(
             "the job finished but the jobs waiting for it could not be queued ({e}); the task will be delivered again and queue them"
@@ -338,22 +340,21 @@ async fn take_turn(
     Ok(Turned::Go)
 }
 
-/// Pushes the jobs parked on the turns after `turns` (theirs now) and forgets them.
+/// Pushes the jobs that were parked on the turns after this job's (theirs now) and forgets them.
 async fn wake_successors(
     deps: &Deps,
-    turns: &[Turn],
+    parked: &[Parked],
 ) -> Result<(), roster_core::jobs::backend::QueueError> {
-    let parked = deps.backend.parked_after(turns).await?;
     if parked.is_empty() {
         return Ok(());
     }
-    for p in &parked {
+    for p in parked {
         deps.backend
             .push(&p.queue, ulid::Ulid::generate(), &p.envelope)
             .await?;
         let _ = deps.backend.announce(&p.queue, 1).await;
     }
-    deps.backend.unpark(&parked).await
+    deps.backend.unpark(parked).await
 }
 
 /// Renews the job's leases until `stop`.
@@ -403,8 +404,9 @@ async fn defer(deps: &Deps, env: &JobEnvelope) -> Verdict {
     }
 }
 
-/// The attempts of a job whose turn it is.
-async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
+/// The attempts of a job whose turn it is. Once its outcome is decided, `next` holds the jobs
+/// parked on the turns after its own.
+async fn run_attempts(deps: &Deps, env: &JobEnvelope, next: &mut Vec<Parked>) -> Verdict {
     let kind = env.kind.as_str();
     let mut first = true;
     loop {
@@ -420,10 +422,12 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
         // it again instead of running the job twice.
         if let Some(v) = start.outcome {
             return match serde_json::from_value::<JobOutcome>(v) {
-                Ok(o) => publish(deps, &o, &env.turns).await,
+                Ok(o) => publish(deps, &o, &env.turns, next).await,
                 Err(e) => {
                     // Over either way: never hold the next job on its subjects back.
-                    let _ = deps.backend.finish_turns(&env.turns).await;
+                    if let Ok(parked) = deps.backend.finish_turns(&env.turns).await {
+                        *next = parked;
+                    }
                     Verdict::Abort(format!("unreadable ledger outcome: {e}"))
                 }
             };
@@ -479,6 +483,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
             return finish(
                 deps,
                 env,
+                next,
                 start.failures,
                 OutcomeStatus::Dead { error },
                 JobTimings::default(),
@@ -506,6 +511,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
                 return finish(
                     deps,
                     env,
+                    next,
                     attempt,
                     OutcomeStatus::Succeeded { result: value },
                     timings,
@@ -513,7 +519,15 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
                 .await;
             }
             Ok(Err(Failure::Permanent(error))) => {
-                return finish(deps, env, attempt, OutcomeStatus::Failed { error }, timings).await;
+                return finish(
+                    deps,
+                    env,
+                    next,
+                    attempt,
+                    OutcomeStatus::Failed { error },
+                    timings,
+                )
+                .await;
             }
             Ok(Err(f)) => f,
             Err(_) => Failure::Retry {
@@ -545,7 +559,15 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
                     error.message
                 ),
             };
-            return finish(deps, env, attempt, OutcomeStatus::Dead { error }, timings).await;
+            return finish(
+                deps,
+                env,
+                next,
+                attempt,
+                OutcomeStatus::Dead { error },
+                timings,
+            )
+            .await;
         }
         // Count the failure (and remember the error, so a job that dies later says why).
         if let Err(e) = deps
@@ -575,6 +597,7 @@ async fn run_attempts(deps: &Deps, env: &JobEnvelope) -> Verdict {
 async fn finish(
     deps: &Deps,
     env: &JobEnvelope,
+    next: &mut Vec<Parked>,
     attempts: u32,
     status: OutcomeStatus,
     timings: JobTimings,
@@ -595,7 +618,10 @@ async fn finish(
         metrics::histogram!("roster_queue_op_seconds", "op" => "finish")
             .record(t.elapsed().as_secs_f64());
         match finished {
-            Ok(decided) => return verdict(&decided),
+            Ok((decided, parked)) => {
+                *next = parked;
+                return verdict(&decided);
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "could not record the outcome yet");
                 tokio::time::sleep(nap).await;
@@ -625,7 +651,12 @@ fn verdict(outcome: &JobOutcome) -> Verdict {
 
 /// Publishes an outcome decided earlier (redelivery after the job finished), and marks the job's
 /// turns finished in case the delivery that decided it died before it could.
-async fn publish(deps: &Deps, outcome: &JobOutcome, turns: &[Turn]) -> Verdict {
+async fn publish(
+    deps: &Deps,
+    outcome: &JobOutcome,
+    turns: &[Turn],
+    next: &mut Vec<Parked>,
+) -> Verdict {
     let mut nap = Duration::from_millis(20);
     for _ in 0..6 {
         let published = match deps.backend.publish_outcome(outcome).await {
@@ -633,7 +664,10 @@ async fn publish(deps: &Deps, outcome: &JobOutcome, turns: &[Turn]) -> Verdict {
             Err(e) => Err(e),
         };
         match published {
-            Ok(()) => return verdict(outcome),
+            Ok(parked) => {
+                *next = parked;
+                return verdict(outcome);
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "could not publish outcome yet");
                 tokio::time::sleep(nap).await;

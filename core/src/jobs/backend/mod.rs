@@ -143,9 +143,10 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn turn_finished(&self, subject: &str) -> Result<u64, QueueError>;
 
     /// Notes that the job holding `turns` finished (per subject the highest sequence wins; never
-    /// vacuumed). [`QueueBackend::finish`] does this itself; this is for a job found already
-    /// decided on redelivery.
-    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError>;
+    /// vacuumed) and returns the jobs parked on the next turns, now theirs.
+    /// [`QueueBackend::finish`] does this itself; this is for a job found already decided on
+    /// redelivery.
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError>;
 
     /// Parks `envelope` until its `turn` comes, unless it has come (the subject's finished
     /// sequence, or the turn's floor, is the one before): one atomic step, so a finish of the
@@ -157,9 +158,6 @@ pub trait QueueBackend: Send + Sync + 'static {
         queue: &str,
         envelope: &JobEnvelope,
     ) -> Result<bool, QueueError>;
-
-    /// The jobs parked on the turns right after `turns` (now theirs, once `turns` finished).
-    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError>;
 
     /// Forgets parked jobs (once they were pushed).
     async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError>;
@@ -187,8 +185,13 @@ pub trait QueueBackend: Send + Sync + 'static {
 
     /// Decides the outcome of a job generation (the first decision wins: it is recorded in the
     /// ledger) and appends the decided outcome to the outcome stream, atomically, and marks the
-    /// job's `turns` finished (see [`QueueBackend::finish_turns`]). Returns the decided outcome.
-    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError>;
+    /// job's `turns` finished (see [`QueueBackend::finish_turns`]). Returns the decided outcome
+    /// and the jobs parked on the next turns.
+    async fn finish(
+        &self,
+        outcome: &JobOutcome,
+        turns: &[Turn],
+    ) -> Result<(JobOutcome, Vec<Parked>), QueueError>;
 
     /// Appends an outcome to the stream the recorder consumes.
     async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError>;

@@ -63,19 +63,57 @@ struct ParkedValue {
     envelope: JobEnvelope,
 }
 
-/// Lua that marks turns finished. `ARGV[1]`: how many `KEYS` come before the turn keys;
-/// `ARGV[2]`: the keys' TTL; `ARGV[3]`: how many `ARGV` come before the turns' sequences (in
-/// the order of their keys). Per subject the highest sequence wins.
-const MARK_TURNS: &str = r"
-local k0, a0 = tonumber(ARGV[1]), tonumber(ARGV[3])
-for i = k0 + 1, #KEYS do
-  local seq = tonumber(ARGV[a0 + i - k0])
-  if seq > tonumber(redis.call('GET', KEYS[i]) or '0') then
-    redis.call('SET', KEYS[i], seq, 'EX', ARGV[2])
-  else
-    redis.call('EXPIRE', KEYS[i], ARGV[2])
+/// Lua that marks turns finished and collects the jobs parked on the next turns:
+/// `mark_and_collect(k0, a0, n, ttl)` takes the `n` turn keys after the first `k0` `KEYS`, then
+/// their `n` parked keys, and their sequences after the first `a0` `ARGV`; per subject the
+/// highest sequence wins. Returns, per turn, the job parked on the next sequence, or `''`.
+const MARK_AND_COLLECT: &str = r"
+local function mark_and_collect(k0, a0, n, ttl)
+  local parked = {}
+  for i = 1, n do
+    local key = KEYS[k0 + i]
+    local seq = tonumber(ARGV[a0 + i])
+    if seq > tonumber(redis.call('GET', key) or '0') then
+      redis.call('SET', key, seq, 'EX', ttl)
+    else
+      redis.call('EXPIRE', key, ttl)
+    end
+    parked[i] = redis.call('HGET', KEYS[k0 + n + i], seq + 1) or ''
   end
+  return parked
 end";
+
+/// The jobs parked after `turns`, from what [`MARK_AND_COLLECT`] returned for them.
+fn parked_next(turns: &[Turn], found: &[String]) -> Result<Vec<Parked>, QueueError> {
+    let mut out = Vec::new();
+    for (t, v) in turns.iter().zip(found) {
+        if v.is_empty() {
+            continue;
+        }
+        let v: ParkedValue =
+            serde_json::from_str(v).map_err(|e| QueueError::Decode(e.to_string()))?;
+        out.push(Parked {
+            subject: t.subject.clone(),
+            seq: t.seq + 1,
+            queue: v.queue,
+            envelope: v.envelope,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds `turns`' keys (turn keys, then parked keys) and sequences to a script invocation.
+fn with_turns(inv: &mut redis::ScriptInvocation<'_>, turns: &[Turn]) {
+    for t in turns {
+        inv.key(turn_key(&t.subject));
+    }
+    for t in turns {
+        inv.key(parked_key(&t.subject));
+    }
+    for t in turns {
+        inv.arg(t.seq);
+    }
+}
 
 /// Redis-backed queue.
 #[derive(Clone)]
@@ -353,19 +391,23 @@ impl QueueBackend for RedisBackend {
         Ok(v.unwrap_or(0))
     }
 
-    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
-        static SCRIPT: std::sync::LazyLock<redis::Script> =
-            std::sync::LazyLock::new(|| redis::Script::new(&format!("{MARK_TURNS}\nreturn 0")));
-        let mut inv = SCRIPT.prepare_invoke();
-        inv.arg(0).arg(TURN_TTL_SECS).arg(3);
-        for t in turns {
-            inv.key(turn_key(&t.subject)).arg(t.seq);
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
+        if turns.is_empty() {
+            return Ok(Vec::new());
         }
-        let _: i64 = inv
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(&format!(
+                "{MARK_AND_COLLECT}\nreturn mark_and_collect(0, 2, tonumber(ARGV[2]), ARGV[1])"
+            ))
+        });
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.arg(TURN_TTL_SECS).arg(turns.len());
+        with_turns(&mut inv, turns);
+        let found: Vec<String> = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
-        Ok(())
+        parked_next(turns, &found)
     }
 
     async fn park(
@@ -401,31 +443,6 @@ impl QueueBackend for RedisBackend {
             .await
             .map_err(err)?;
         Ok(parked == 1)
-    }
-
-    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
-        let mut pipe = redis::pipe();
-        for t in turns {
-            pipe.hget(parked_key(&t.subject), t.seq + 1);
-        }
-        let values: Vec<Option<String>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(err)?;
-        let mut out = Vec::new();
-        for (t, v) in turns.iter().zip(values) {
-            if let Some(v) = v {
-                let v: ParkedValue =
-                    serde_json::from_str(&v).map_err(|e| QueueError::Decode(e.to_string()))?;
-                out.push(Parked {
-                    subject: t.subject.clone(),
-                    seq: t.seq + 1,
-                    queue: v.queue,
-                    envelope: v.envelope,
-                });
-            }
-        }
-        Ok(out)
     }
 
     async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
@@ -508,35 +525,44 @@ impl QueueBackend for RedisBackend {
         Ok(())
     }
 
-    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
-        // Deciding, publishing and marking the turns is one script.
+    async fn finish(
+        &self,
+        outcome: &JobOutcome,
+        turns: &[Turn],
+    ) -> Result<(JobOutcome, Vec<Parked>), QueueError> {
+        // Deciding, publishing, marking the turns and finding the next jobs is one script.
         static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             redis::Script::new(&format!(
-                r"redis.call('HSETNX', KEYS[1], ARGV[4], ARGV[5])
-              local stored = redis.call('HGET', KEYS[1], ARGV[4])
-              redis.call('EXPIRE', KEYS[1], ARGV[6])
-              redis.call('RPUSH', KEYS[2], stored)
-              {MARK_TURNS}
-              return stored"
+                r"{MARK_AND_COLLECT}
+                  redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+                  local stored = redis.call('HGET', KEYS[1], ARGV[1])
+                  redis.call('EXPIRE', KEYS[1], ARGV[3])
+                  redis.call('RPUSH', KEYS[2], stored)
+                  local parked = mark_and_collect(2, 5, tonumber(ARGV[5]), ARGV[4])
+                  table.insert(parked, 1, stored)
+                  return parked"
             ))
         });
         let mut inv = SCRIPT.prepare_invoke();
         inv.key(ledger_key(outcome.job_id))
             .key(OUTCOMES)
-            .arg(2)
-            .arg(TURN_TTL_SECS)
-            .arg(6)
             .arg(format!("outcome:{}", outcome.generation))
             .arg(serde_json::to_string(outcome).expect("outcomes serialize"))
-            .arg(LEDGER_TTL_SECS);
-        for t in turns {
-            inv.key(turn_key(&t.subject)).arg(t.seq);
-        }
-        let stored: String = inv
+            .arg(LEDGER_TTL_SECS)
+            .arg(TURN_TTL_SECS)
+            .arg(turns.len());
+        with_turns(&mut inv, turns);
+        let mut found: Vec<String> = inv
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
-        serde_json::from_str(&stored).map_err(|e| QueueError::Decode(e.to_string()))
+        if found.is_empty() {
+            return Err(QueueError::Decode("finish returned nothing".into()));
+        }
+        let stored = found.remove(0);
+        let decided =
+            serde_json::from_str(&stored).map_err(|e| QueueError::Decode(e.to_string()))?;
+        Ok((decided, parked_next(turns, &found)?))
     }
 
     async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError> {

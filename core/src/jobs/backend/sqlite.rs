@@ -207,6 +207,34 @@ async fn mark_turns(conn: &mut sqlx::SqliteConnection, turns: &[Turn]) -> Result
     Ok(())
 }
 
+/// The jobs parked on the turns right after `turns`.
+async fn parked_next(
+    conn: &mut sqlx::SqliteConnection,
+    turns: &[Turn],
+) -> Result<Vec<Parked>, QueueError> {
+    let mut out = Vec::new();
+    for t in turns {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT queue, envelope FROM roster_parked WHERE subject = ?1 AND seq = ?2",
+        )
+        .bind(&t.subject)
+        .bind(t.seq as i64 + 1)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+        if let Some((queue, envelope)) = row {
+            out.push(Parked {
+                subject: t.subject.clone(),
+                seq: t.seq + 1,
+                queue,
+                envelope: serde_json::from_str(&envelope)
+                    .map_err(|e| QueueError::Decode(e.to_string()))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -527,7 +555,7 @@ impl QueueBackend for SqliteBackend {
         on_queue!(self, |b| b.turn_finished(&subject)).await
     }
 
-    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
         let turns = turns.to_vec();
         on_queue!(self, |b| b.finish_turns(&turns)).await
     }
@@ -540,11 +568,6 @@ impl QueueBackend for SqliteBackend {
     ) -> Result<bool, QueueError> {
         let (turn, queue, envelope) = (turn.clone(), queue.to_owned(), envelope.clone());
         on_queue!(self, |b| b.park(&turn, &queue, &envelope)).await
-    }
-
-    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
-        let turns = turns.to_vec();
-        on_queue!(self, |b| b.parked_after(&turns)).await
     }
 
     async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
@@ -579,7 +602,11 @@ impl QueueBackend for SqliteBackend {
         Local(self.clone()).unlock(key, holder).await
     }
 
-    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
+    async fn finish(
+        &self,
+        outcome: &JobOutcome,
+        turns: &[Turn],
+    ) -> Result<(JobOutcome, Vec<Parked>), QueueError> {
         let (outcome, turns) = (outcome.clone(), turns.to_vec());
         on_queue!(self, |b| b.finish(&outcome, &turns)).await
     }
@@ -757,8 +784,10 @@ impl QueueBackend for Local {
         }
     }
 
-    async fn finish_turns(&self, turns: &[Turn]) -> Result<(), QueueError> {
-        mark_turns(&mut *self.ledger.lock().await, turns).await
+    async fn finish_turns(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
+        let mut conn = self.ledger.lock().await;
+        mark_turns(&mut conn, turns).await?;
+        parked_next(&mut conn, turns).await
     }
 
     async fn park(
@@ -792,31 +821,6 @@ impl QueueBackend for Local {
         .await
         .map_err(err)?;
         Ok(true)
-    }
-
-    async fn parked_after(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
-        let mut conn = self.ledger.lock().await;
-        let mut out = Vec::new();
-        for t in turns {
-            let row: Option<(String, String)> = sqlx::query_as(
-                "SELECT queue, envelope FROM roster_parked WHERE subject = ?1 AND seq = ?2",
-            )
-            .bind(&t.subject)
-            .bind(t.seq as i64 + 1)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(err)?;
-            if let Some((queue, envelope)) = row {
-                out.push(Parked {
-                    subject: t.subject.clone(),
-                    seq: t.seq + 1,
-                    queue,
-                    envelope: serde_json::from_str(&envelope)
-                        .map_err(|e| QueueError::Decode(e.to_string()))?,
-                });
-            }
-        }
-        Ok(out)
     }
 
     async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
@@ -901,7 +905,11 @@ impl QueueBackend for Local {
         Ok(())
     }
 
-    async fn finish(&self, outcome: &JobOutcome, turns: &[Turn]) -> Result<JobOutcome, QueueError> {
+    async fn finish(
+        &self,
+        outcome: &JobOutcome,
+        turns: &[Turn],
+    ) -> Result<(JobOutcome, Vec<Parked>), QueueError> {
         let id = outcome.job_id.0.to_string();
         let field = format!("outcome:{}", outcome.generation);
         let body = serde_json::to_string(outcome).expect("outcomes serialize");
@@ -909,7 +917,7 @@ impl QueueBackend for Local {
         // the same statement.
         // The turns are marked under the same hold of the connection: a crash in between only
         // leaves them for the redelivery, which finds the outcome and marks them.
-        let inserted = {
+        let (inserted, parked) = {
             let mut conn = self.ledger.lock().await;
             let inserted = sqlx::query(
                 "INSERT INTO roster_ledger (job_id, field, value, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -924,11 +932,11 @@ impl QueueBackend for Local {
             .await
             .map_err(err)?;
             mark_turns(&mut conn, turns).await?;
-            inserted
+            (inserted, parked_next(&mut conn, turns).await?)
         };
         self.outcome_ready.notify_one();
         if inserted.is_some() {
-            return Ok(outcome.clone());
+            return Ok((outcome.clone(), parked));
         }
         // Decided before (a duplicate delivery raced us): publish what was decided.
         let stored = self
@@ -938,7 +946,7 @@ impl QueueBackend for Local {
         let stored: JobOutcome =
             serde_json::from_value(stored).map_err(|e| QueueError::Decode(e.to_string()))?;
         self.publish_outcome(&stored).await?;
-        Ok(stored)
+        Ok((stored, parked))
     }
 
     async fn publish_outcome(&self, outcome: &JobOutcome) -> Result<(), QueueError> {
