@@ -208,7 +208,7 @@ pub async fn submit(
         let record = ctx
             .jobs
             .build(job_id, kind, tenant, payload.clone(), context, now);
-        Jobs::stage_in(tx, &record)?;
+        Jobs::stage_owned_in(tx, record)?;
         Ok(Decision::New(snapshot))
     })?;
     match decision {

@@ -243,18 +243,23 @@ pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
             return Verdict::Requeue(format!("queue backend unavailable: {e}"));
         }
     }
-    let stop_renewing = CancellationToken::new();
-    let renewer = tokio::spawn(renew(
-        deps.backend.clone(),
-        env.turns.iter().map(|t| lease_key(&t.subject)).collect(),
-        holder.clone(),
-        stop_renewing.clone(),
-    ));
-    // The outcome's decision marks the turns finished (`QueueBackend::finish`).
+    // The outcome's decision marks the turns finished (`QueueBackend::finish`); the leases are
+    // renewed alongside the attempts.
     let mut next = Vec::new();
-    let verdict = run_attempts(deps, &env, &mut next).await;
-    stop_renewing.cancel();
-    let _ = renewer.await;
+    let verdict = {
+        let run = run_attempts(deps, &env, &mut next);
+        let renewing = renew(
+            deps.backend.as_ref(),
+            env.turns.iter().map(|t| lease_key(&t.subject)).collect(),
+            &holder,
+        );
+        tokio::pin!(run, renewing);
+        tokio::select! {
+            biased;
+            v = &mut run => v,
+            () = &mut renewing => unreachable!("renewing never ends"),
+        }
+    };
     release(deps, &env, &holder).await;
     for t in &env.turns {
         deps.turns.shard(&t.subject).notify_waiters();
@@ -357,20 +362,12 @@ async fn wake_successors(
     deps.backend.unpark(parked).await
 }
 
-/// Renews the job's leases until `stop`.
-async fn renew(
-    backend: Arc<dyn QueueBackend>,
-    keys: Vec<String>,
-    holder: String,
-    stop: CancellationToken,
-) {
+/// Renews the job's leases every third of their lifetime, for as long as it is polled.
+async fn renew(backend: &dyn QueueBackend, keys: Vec<String>, holder: &str) {
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(LEASE_TTL / 3) => {}
-        }
+        tokio::time::sleep(LEASE_TTL / 3).await;
         for k in &keys {
-            if let Err(e) = backend.lock(k, &holder, LEASE_TTL).await {
+            if let Err(e) = backend.lock(k, holder, LEASE_TTL).await {
                 tracing::debug!(error = %e, "could not renew a subject lease");
             }
         }

@@ -114,22 +114,19 @@ impl Jobs {
     /// job its turns on the subjects it changes (see [`super::order`]).
     pub fn stage_in(tx: &dyn Txn, record: &JobRecord) -> Result<(), StoreError> {
         let turns = super::order::assign_in(tx, record.kind, &record.envelope.payload)?;
-        // A job without a subject is written as it is.
-        let mut with_turns;
-        let record = if turns.is_empty() && record.envelope.turns.is_empty() {
-            record
-        } else {
-            with_turns = record.clone();
-            with_turns.envelope.turns = turns;
-            &with_turns
-        };
-        tx.put_json(Tree::Jobs, &record.id.to_bytes(), record)?;
-        let entry = OutboxEntry {
-            task_id: record.task_id,
-            queue: record.kind.queue().to_owned(),
-            envelope: record.envelope.clone(),
-        };
-        tx.put_json(Tree::Outbox, &record.task_id.to_bytes(), &entry)
+        if turns.is_empty() && record.envelope.turns.is_empty() {
+            // A job without a subject is written as it is.
+            return write_staged(tx, record);
+        }
+        let mut record = record.clone();
+        record.envelope.turns = turns;
+        write_staged(tx, &record)
+    }
+
+    /// [`Jobs::stage_in`] for a record the caller gives up (no copy).
+    pub fn stage_owned_in(tx: &dyn Txn, mut record: JobRecord) -> Result<(), StoreError> {
+        record.envelope.turns = super::order::assign_in(tx, record.kind, &record.envelope.payload)?;
+        write_staged(tx, &record)
     }
 
     /// Call after the staging transaction is durable: the relay pushes at once.
@@ -137,6 +134,25 @@ impl Jobs {
         metrics::counter!("roster_jobs_submitted_total").increment(1);
         self.relay_wake.notify_one();
     }
+}
+
+/// Writes a staged job's record and outbox entry.
+fn write_staged(tx: &dyn Txn, record: &JobRecord) -> Result<(), StoreError> {
+    /// [`OutboxEntry`]'s wire form, borrowing the envelope.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Entry<'a> {
+        task_id: ulid::Ulid,
+        queue: &'a str,
+        envelope: &'a JobEnvelope,
+    }
+    tx.put_json(Tree::Jobs, &record.id.to_bytes(), record)?;
+    let entry = Entry {
+        task_id: record.task_id,
+        queue: record.kind.queue(),
+        envelope: &record.envelope,
+    };
+    tx.put_json(Tree::Outbox, &record.task_id.to_bytes(), &entry)
 }
 
 /// A new job record (not yet stored) allowing `max_attempts` attempts.

@@ -227,22 +227,24 @@ impl RedisBackend {
         older_than: Duration,
         step: usize,
     ) -> Result<u64, QueueError> {
-        let script = redis::Script::new(
-            r"local cutoff = tonumber(ARGV[2])
-              local page = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', ARGV[4])
-              local n = 0
-              for _, id in ipairs(page[2]) do
-                local meta = ARGV[1] .. ':' .. id
-                local done_at = tonumber(redis.call('HGET', meta, 'done_at') or '0') or 0
-                if done_at <= cutoff then
-                  redis.call('HDEL', KEYS[2], id)
-                  redis.call('DEL', meta)
-                  redis.call('SREM', KEYS[1], id)
-                  n = n + 1
-                end
-              end
-              return {page[1], n}",
-        );
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"local cutoff = tonumber(ARGV[2])
+                  local page = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', ARGV[4])
+                  local n = 0
+                  for _, id in ipairs(page[2]) do
+                    local meta = ARGV[1] .. ':' .. id
+                    local done_at = tonumber(redis.call('HGET', meta, 'done_at') or '0') or 0
+                    if done_at <= cutoff then
+                      redis.call('HDEL', KEYS[2], id)
+                      redis.call('DEL', meta)
+                      redis.call('SREM', KEYS[1], id)
+                      n = n + 1
+                    end
+                  end
+                  return {page[1], n}",
+            )
+        });
         let cutoff = (chrono::Utc::now().timestamp() - older_than.as_secs() as i64).max(0);
         let mut total = 0u64;
         for q in QUEUES {
@@ -250,7 +252,7 @@ impl RedisBackend {
             for set in [cfg.done_jobs_set(), cfg.dead_jobs_set()] {
                 let mut cursor = "0".to_owned();
                 loop {
-                    let (next, n): (String, u64) = script
+                    let (next, n): (String, u64) = SCRIPT
                         .key(&set)
                         .key(cfg.job_data_hash())
                         .arg(cfg.job_meta_hash())
@@ -491,15 +493,17 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn lock(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, QueueError> {
-        let script = redis::Script::new(
-            r"local v = redis.call('GET', KEYS[1])
-              if v == false or v == ARGV[1] then
-                redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-                return 1
-              end
-              return 0",
-        );
-        let got: i64 = script
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"local v = redis.call('GET', KEYS[1])
+                  if v == false or v == ARGV[1] then
+                    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                    return 1
+                  end
+                  return 0",
+            )
+        });
+        let got: i64 = SCRIPT
             .key(format!("roster:lock:{key}"))
             .arg(holder)
             .arg(ttl.as_millis().max(1) as u64)
@@ -510,13 +514,15 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn unlock(&self, key: &str, holder: &str) -> Result<(), QueueError> {
-        let script = redis::Script::new(
-            r"if redis.call('GET', KEYS[1]) == ARGV[1] then
-                return redis.call('DEL', KEYS[1])
-              end
-              return 0",
-        );
-        let _: i64 = script
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+                    return redis.call('DEL', KEYS[1])
+                  end
+                  return 0",
+            )
+        });
+        let _: i64 = SCRIPT
             .key(format!("roster:lock:{key}"))
             .arg(holder)
             .invoke_async(&mut self.conn.clone())
@@ -593,16 +599,18 @@ impl QueueBackend for RedisBackend {
         };
         let mut raw = vec![first];
         if max > 1 {
-            let script = redis::Script::new(
-                r"local out = {}
-                  for i = 1, tonumber(ARGV[1]) do
-                    local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-                    if not v then break end
-                    out[#out + 1] = v
-                  end
-                  return out",
-            );
-            let more: Vec<String> = script
+            static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+                redis::Script::new(
+                    r"local out = {}
+                      for i = 1, tonumber(ARGV[1]) do
+                        local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+                        if not v then break end
+                        out[#out + 1] = v
+                      end
+                      return out",
+                )
+            });
+            let more: Vec<String> = SCRIPT
                 .key(OUTCOMES)
                 .key(OUTCOMES_PROCESSING)
                 .arg(max - 1)
@@ -645,12 +653,14 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn recover_outcomes(&self) -> Result<u64, QueueError> {
-        let script = redis::Script::new(
-            r"local n = 0
-              while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
-              return n",
-        );
-        let n: u64 = script
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"local n = 0
+                  while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
+                  return n",
+            )
+        });
+        let n: u64 = SCRIPT
             .key(OUTCOMES_PROCESSING)
             .key(OUTCOMES)
             .invoke_async(&mut self.conn.clone())

@@ -210,9 +210,13 @@ async fn mark_turns(conn: &mut sqlx::SqliteConnection, turns: &[Turn]) -> Result
 /// The jobs parked on the turns right after `turns`.
 async fn parked_next(
     conn: &mut sqlx::SqliteConnection,
+    parked: &std::sync::atomic::AtomicUsize,
     turns: &[Turn],
 ) -> Result<Vec<Parked>, QueueError> {
     let mut out = Vec::new();
+    if parked.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        return Ok(out);
+    }
     for t in turns {
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT queue, envelope FROM roster_parked WHERE subject = ?1 AND seq = ?2",
@@ -293,6 +297,9 @@ pub struct SqliteBackend {
     leases:
         Arc<parking_lot::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>>,
     runtime: Arc<QueueRuntime>,
+    /// Rows in `roster_parked`, changed only under the ledger connection's lock: while none are
+    /// parked, a finish does not look for any.
+    parked: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -367,6 +374,11 @@ impl SqliteBackend {
                 .await
                 .map_err(err)?;
         }
+        let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roster_parked")
+            .fetch_one(&mut *ledger.lock().await)
+            .await
+            .map_err(err)?;
+        let parked = parked.max(0) as usize;
         // Tasks waiting from before a restart: the first workers with a free slot fetch them
         // (nobody will announce them).
         let notifier = Notifier::counting();
@@ -392,6 +404,7 @@ impl SqliteBackend {
             notifier,
             leases: Arc::default(),
             runtime: Arc::new(runtime),
+            parked: Arc::new(std::sync::atomic::AtomicUsize::new(parked)),
         })
     }
 
@@ -787,7 +800,7 @@ impl QueueBackend for Local {
     async fn finish_turns(&self, turns: &[Turn]) -> Result<Vec<Parked>, QueueError> {
         let mut conn = self.ledger.lock().await;
         mark_turns(&mut conn, turns).await?;
-        parked_next(&mut conn, turns).await
+        parked_next(&mut conn, &self.parked, turns).await
     }
 
     async fn park(
@@ -808,9 +821,10 @@ impl QueueBackend for Local {
         if turn.ready(finished.unwrap_or(0).max(0) as u64) {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT OR REPLACE INTO roster_parked (subject, seq, queue, envelope, parked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+        let done = sqlx::query(
+            // A turn belongs to one job: parked already means parked by another delivery of it.
+            "INSERT INTO roster_parked (subject, seq, queue, envelope, parked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (subject, seq) DO NOTHING",
         )
         .bind(&turn.subject)
         .bind(turn.seq as i64)
@@ -820,18 +834,26 @@ impl QueueBackend for Local {
         .execute(&mut *conn)
         .await
         .map_err(err)?;
+        self.parked.fetch_add(
+            done.rows_affected() as usize,
+            std::sync::atomic::Ordering::AcqRel,
+        );
         Ok(true)
     }
 
     async fn unpark(&self, parked: &[Parked]) -> Result<(), QueueError> {
         let mut conn = self.ledger.lock().await;
         for p in parked {
-            sqlx::query("DELETE FROM roster_parked WHERE subject = ?1 AND seq = ?2")
+            let done = sqlx::query("DELETE FROM roster_parked WHERE subject = ?1 AND seq = ?2")
                 .bind(&p.subject)
                 .bind(p.seq as i64)
                 .execute(&mut *conn)
                 .await
                 .map_err(err)?;
+            self.parked.fetch_sub(
+                done.rows_affected() as usize,
+                std::sync::atomic::Ordering::AcqRel,
+            );
         }
         Ok(())
     }
@@ -932,7 +954,7 @@ impl QueueBackend for Local {
             .await
             .map_err(err)?;
             mark_turns(&mut conn, turns).await?;
-            (inserted, parked_next(&mut conn, turns).await?)
+            (inserted, parked_next(&mut conn, &self.parked, turns).await?)
         };
         self.outcome_ready.notify_one();
         if inserted.is_some() {
