@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rand::Rng;
 use roster_sim::roblox::{
-    Endpoint, FaultAction, FaultRule, GroupSeed, MemberSeed, RobloxSim, RobloxSimConfig, RoleSeed,
+    Endpoint, FaultAction, GroupSeed, MemberSeed, RobloxSim, RobloxSimConfig, RoleSeed,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -555,13 +555,7 @@ impl Cluster {
 
     /// Adds a fault to the simulator.
     pub fn fault(&self, endpoint: Endpoint, action: FaultAction, times: Option<u32>) {
-        self.sim.add_fault(FaultRule {
-            endpoint: Some(endpoint),
-            method: None,
-            path_contains: None,
-            action,
-            times,
-        });
+        self.sim.fault_endpoint(endpoint, action, times);
     }
 
     /// Counts lost, doubled and rolled-back promotes, given how many promotes of each member

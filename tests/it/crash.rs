@@ -18,6 +18,46 @@ fn cluster_opts(backend: Backend, members: u64) -> ClusterOpts {
     }
 }
 
+/// Sends a promote of `user` whose `:unassignRole` hangs, and SIGKILLs the process running it
+/// once `:assignRole` went through: the process dies with the rank already changed. Returns the
+/// job id.
+async fn promote_and_kill_after_assign(c: &mut Cluster, user: u64, key: &str) -> String {
+    c.fault(
+        Endpoint::UnassignRole,
+        FaultAction::Latency { ms: 60_000 },
+        Some(1),
+    );
+    let mark = c.log_mark();
+    let job = c
+        .api
+        .promote(user, key, false, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .job_id;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !c.assigned_since(mark) {
+        assert!(std::time::Instant::now() < deadline, "assignRole never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.kill_victim();
+    job
+}
+
+/// Whether `roster serve`'s `/metrics` shows counter `name` above zero (and the page, to report).
+async fn counted(api: &chaos::Api, name: &str) -> (bool, String) {
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .any(|l| l.starts_with(name) && !l.ends_with(" 0"));
+    (counted, metrics)
+}
+
 macro_rules! on_both {
     ($($name:ident($($arg:expr),*)),* $(,)?) => {
         $(
@@ -62,25 +102,8 @@ async fn redelivered_promote_after_the_lease_expired_runs_before_later_promotes(
 async fn crashed_promote_then_two_more(backend: Backend, down: Duration) {
     let mut c = Cluster::start(cluster_opts(backend, 1)).await.unwrap();
     let user = FIRST_MEMBER;
-    // The unassign after the assign hangs, so the process dies with the rank already changed.
-    c.fault(
-        Endpoint::UnassignRole,
-        FaultAction::Latency { ms: 60_000 },
-        Some(1),
-    );
-    let mark = c.log_mark();
     let api = c.api.clone();
-    let first = api
-        .promote(user, "first", false, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !c.assigned_since(mark) {
-        assert!(std::time::Instant::now() < deadline, "assignRole never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    c.kill_victim();
+    let first = promote_and_kill_after_assign(&mut c, user, "first").await;
     assert_eq!(c.rank(user), 2, "the rank changed before the crash");
     let mut later = Vec::new();
     if backend == Backend::Redis && !down.is_zero() {
@@ -105,9 +128,8 @@ async fn crashed_promote_then_two_more(backend: Backend, down: Duration) {
             later.push(a);
         }
     }
-    let ids: Vec<String> = std::iter::once(&first)
-        .chain(&later)
-        .map(|a| a.job_id.clone())
+    let ids: Vec<String> = std::iter::once(first)
+        .chain(later.iter().map(|a| a.job_id.clone()))
         .collect();
     let jobs = api.wait_final(&ids, Duration::from_secs(90)).await.unwrap();
     let steps: Vec<(u64, u64)> = jobs
@@ -240,18 +262,8 @@ async fn a_job_that_kills_its_worker_every_time_is_dead_lettered(backend: Backen
     );
     if backend == Backend::Sqlite {
         // The delivery after the last kill ran in the restarted `serve`, which counted it.
-        let metrics = reqwest::get(format!("{}/metrics", api.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            metrics
-                .lines()
-                .any(|l| l.starts_with("roster_job_interruptions_total") && !l.ends_with(" 0")),
-            "{metrics}"
-        );
+        let (counted, metrics) = counted(&api, "roster_job_interruptions_total").await;
+        assert!(counted, "{metrics}");
     }
 }
 
@@ -356,25 +368,8 @@ async fn jobs_waiting_for_their_turn_hold_no_slot() {
     .await
     .unwrap();
     let (a, b) = (FIRST_MEMBER, FIRST_MEMBER + 1);
-    c.fault(
-        Endpoint::UnassignRole,
-        FaultAction::Latency { ms: 60_000 },
-        Some(1),
-    );
-    let mark = c.log_mark();
     let api = c.api.clone();
-    let mut jobs = vec![
-        api.promote(a, "a-0", false, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .job_id,
-    ];
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !c.assigned_since(mark) {
-        assert!(std::time::Instant::now() < deadline, "assignRole never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    c.kill_victim();
+    let mut jobs = vec![promote_and_kill_after_assign(&mut c, a, "a-0").await];
     c.start_victim().unwrap();
     c.wait_ready(Duration::from_secs(30)).await.unwrap();
     // Fetched at once, before the orphan is handed back.
@@ -406,16 +401,6 @@ async fn jobs_waiting_for_their_turn_hold_no_slot() {
         c.tally(&HashMap::from([(a, 7), (b, 1)])),
         chaos::Tally::default()
     );
-    let metrics = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("roster_job_turn_parked_total") && !l.ends_with(" 0")),
-        "waiting jobs were parked: {metrics}"
-    );
+    let (counted, metrics) = counted(&api, "roster_job_turn_parked_total").await;
+    assert!(counted, "waiting jobs were parked: {metrics}");
 }

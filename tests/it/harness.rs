@@ -20,7 +20,7 @@ use roster_core::groups::Plan;
 use roster_core::jobs::{JobRecord, JobStatus};
 use roster_core::secrets::Secret;
 use roster_core::store::{StoreExt, Tree};
-use roster_sim::roblox::{Endpoint, FaultAction, FaultRule, LogEntry, RobloxSim, RobloxSimConfig};
+use roster_sim::roblox::{Endpoint, FaultAction, LogEntry, RobloxSim, RobloxSimConfig};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -224,13 +224,7 @@ impl Sim {
 
     /// A fault for the next `times` calls of `endpoint`.
     pub fn fault(&self, endpoint: Endpoint, action: FaultAction, times: Option<u32>) -> u64 {
-        self.sim.add_fault(FaultRule {
-            endpoint: Some(endpoint),
-            method: None,
-            path_contains: None,
-            action,
-            times,
-        })
+        self.sim.fault_endpoint(endpoint, action, times)
     }
 
     /// Current rank of a member (0 when not a member).

@@ -733,6 +733,23 @@ impl RobloxSim {
         self.inner.faults.lock().add(rule)
     }
 
+    /// Installs a fault for the next `times` calls of `endpoint` (every call when `None`) and
+    /// returns its id.
+    pub fn fault_endpoint(
+        &self,
+        endpoint: Endpoint,
+        action: FaultAction,
+        times: Option<u32>,
+    ) -> u64 {
+        self.add_fault(FaultRule {
+            endpoint: Some(endpoint),
+            method: None,
+            path_contains: None,
+            action,
+            times,
+        })
+    }
+
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.inner.faults.lock().clear();
