@@ -15,7 +15,7 @@ use roster_core::jobs::facade::ops;
 use roster_core::secrets::{Secret, constant_time_eq, token_hash};
 use roster_core::usage;
 use serde_json::{Map, Value, json};
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::http::{self, Request};
@@ -82,7 +82,7 @@ impl From<CoreError> for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-fn authorize(state: &AppState, req: &Request) -> Result<()> {
+pub(crate) fn authorize(state: &AppState, req: &Request) -> Result<()> {
     let presented = req
         .header("authorization")
         .and_then(|h| {
@@ -191,74 +191,11 @@ pub(crate) fn limit_param(req: &Request, default: usize, max: usize) -> Result<u
     }
 }
 
-/// Dispatches `/admin/v1/...` (segments after `admin`, `v1`).
-pub async fn dispatch(state: &AppState, req: &Request) -> Response {
-    if let Err(e) = authorize(state, req) {
-        return e.into_response();
-    }
-    let segs: Vec<&str> = req.segments.iter().skip(2).map(String::as_str).collect();
-    let m = &req.method;
-    let result = match (segs.as_slice(), m) {
-        (["groups"], &Method::GET) => list_groups(state, req),
-        (["groups"], &Method::POST) => create_group(state, req).await,
-        (["groups", g], &Method::GET) => get_group(state, g).map(ok),
-        (["groups", g], &Method::PATCH) => update_group(state, req, g).await,
-        (["groups", g, "keys"], &Method::GET) => list_keys(state, g),
-        (["groups", g, "keys"], &Method::POST) => issue_key(state, req, g).await,
-        (["keys", k], &Method::DELETE) => revoke_key(state, k).await,
-        (["groups", g, "rules"], &Method::GET) => get_group(state, g)
-            .map(|v| json!({"rules": v["rules"], "guardRank": v["guardRank"]}))
-            .map(ok),
-        (["groups", g, "rules"], &Method::POST) => add_rule(state, req, g).await,
-        (["groups", g, "rules", r], &Method::PATCH) => patch_rule(state, req, g, r).await,
-        (["groups", g, "rules", r], &Method::DELETE) => delete_rule(state, g, r).await,
-        (["groups", g, "blacklist"], &Method::GET) => list_blacklist(state, req, g),
-        (["groups", g, "blacklist"], &Method::POST) => add_blacklist(state, req, g).await,
-        (["groups", g, "blacklist", u], &Method::DELETE) => remove_blacklist(state, g, u).await,
-        (["groups", g, "usage"], &Method::GET) => group_usage(state, g),
-        (["groups", g, "audit"], &Method::GET) => group_audit(state, req, g),
-        (["jobs"], &Method::GET) => list_jobs(state, req).await,
-        (["jobs", j], &Method::GET) => get_job(state, j).await,
-        (["jobs", j, "retry"], &Method::POST) => retry_job(state, j).await,
-        _ => match crate::admin_guilds::dispatch(state, req, &segs).await {
-            Some(r) => r,
-            None => Err(route_error(&segs, req)),
-        },
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn route_error(segs: &[&str], req: &Request) -> AdminError {
-    let known: &[&[&str]] = &[
-        &["groups"],
-        &["groups", "*"],
-        &["groups", "*", "keys"],
-        &["keys", "*"],
-        &["groups", "*", "rules"],
-        &["groups", "*", "rules", "*"],
-        &["groups", "*", "blacklist"],
-        &["groups", "*", "blacklist", "*"],
-        &["groups", "*", "usage"],
-        &["groups", "*", "audit"],
-        &["jobs"],
-        &["jobs", "*"],
-        &["jobs", "*", "retry"],
-    ];
-    let matches = known.iter().chain(crate::admin_guilds::ROUTES).any(|pat| {
-        pat.len() == segs.len() && pat.iter().zip(segs).all(|(p, s)| *p == "*" || p == s)
-    });
-    if matches {
-        AdminError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            format!("{} is not allowed on {}", req.method, req.path),
-        )
-    } else {
-        AdminError::not_found(format!("no admin route {} {}", req.method, req.path))
-    }
+/// `GET /admin/v1/groups/{groupId}/rules`: the rules and the rank guard.
+pub(crate) fn get_rules(state: &AppState, g: &str) -> Result<Response> {
+    get_group(state, g)
+        .map(|v| json!({"rules": v["rules"], "guardRank": v["guardRank"]}))
+        .map(ok)
 }
 
 pub(crate) fn ok(v: Value) -> Response {
@@ -269,7 +206,7 @@ fn created(v: Value) -> Response {
     http::json(StatusCode::CREATED, &v)
 }
 
-fn list_groups(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) fn list_groups(state: &AppState, req: &Request) -> Result<Response> {
     let limit = limit_param(req, 100, 1000)?;
     let after = req.query.get("after").map(|a| group_id(a)).transpose()?;
     let gs = groups::list(&state.ctx, after, limit)?;
@@ -281,7 +218,7 @@ fn list_groups(state: &AppState, req: &Request) -> Result<Response> {
     ))
 }
 
-async fn create_group(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) async fn create_group(state: &AppState, req: &Request) -> Result<Response> {
     let b = body(req)?;
     reject_unknown(
         &b,
@@ -313,11 +250,11 @@ fn load_group(state: &AppState, g: &str) -> Result<GroupRecord> {
         .ok_or_else(|| AdminError::not_found(format!("group {id} not found")))
 }
 
-fn get_group(state: &AppState, g: &str) -> Result<Value> {
+pub(crate) fn get_group(state: &AppState, g: &str) -> Result<Value> {
     load_group(state, g).map(|g| group_view(&g))
 }
 
-async fn update_group(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn update_group(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
     let b = body(req)?;
     reject_unknown(&b, &["name", "plan", "openCloudKey", "guardRank"])?;
@@ -336,7 +273,7 @@ async fn update_group(state: &AppState, req: &Request, g: &str) -> Result<Respon
     Ok(ok(group_view(&g)))
 }
 
-fn list_keys(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let keys = apikeys::list(&state.ctx, KeyScope::Group(g.id))?;
     Ok(ok(
@@ -344,7 +281,7 @@ fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     ))
 }
 
-async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
     let b = if req.body.is_empty() {
         Map::new()
@@ -360,12 +297,12 @@ async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response>
     Ok(created(v))
 }
 
-async fn revoke_key(state: &AppState, k: &str) -> Result<Response> {
+pub(crate) async fn revoke_key(state: &AppState, k: &str) -> Result<Response> {
     let rec = apikeys::revoke(&state.ctx, k).await?;
     Ok(ok(key_view(&rec)))
 }
 
-async fn add_rule(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn add_rule(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
     let b = body(req)?;
     let new: NewRule = serde_json::from_value(Value::Object(b))
@@ -379,7 +316,12 @@ fn rule_id(raw: &str) -> Result<u32> {
         .map_err(|_| AdminError::bad(format!("rule id must be a positive integer, got {raw:?}")))
 }
 
-async fn patch_rule(state: &AppState, req: &Request, g: &str, r: &str) -> Result<Response> {
+pub(crate) async fn patch_rule(
+    state: &AppState,
+    req: &Request,
+    g: &str,
+    r: &str,
+) -> Result<Response> {
     let id = group_id(g)?;
     let rid = rule_id(r)?;
     let b = body(req)?;
@@ -392,12 +334,12 @@ async fn patch_rule(state: &AppState, req: &Request, g: &str, r: &str) -> Result
     Ok(ok(serde_json::to_value(rule).unwrap_or(Value::Null)))
 }
 
-async fn delete_rule(state: &AppState, g: &str, r: &str) -> Result<Response> {
+pub(crate) async fn delete_rule(state: &AppState, g: &str, r: &str) -> Result<Response> {
     groups::remove_rule(&state.ctx, group_id(g)?, rule_id(r)?).await?;
     Ok(ok(json!({"removed": true})))
 }
 
-fn list_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) fn list_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let limit = limit_param(req, 100, 1000)?;
     let after = req
@@ -412,7 +354,7 @@ fn list_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> 
     Ok(ok(json!({"blacklist": entries})))
 }
 
-async fn add_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn add_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
     let b = body(req)?;
     reject_unknown(&b, &["robloxUserId", "reason"])?;
@@ -423,7 +365,7 @@ async fn add_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Respo
     Ok(created(serde_json::to_value(e).unwrap_or(Value::Null)))
 }
 
-async fn remove_blacklist(state: &AppState, g: &str, u: &str) -> Result<Response> {
+pub(crate) async fn remove_blacklist(state: &AppState, g: &str, u: &str) -> Result<Response> {
     let id = group_id(g)?;
     let user: RobloxUserId = u
         .parse()
@@ -436,7 +378,7 @@ async fn remove_blacklist(state: &AppState, g: &str, u: &str) -> Result<Response
     Ok(ok(json!({"removed": true})))
 }
 
-fn group_usage(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn group_usage(state: &AppState, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let u = usage::current(&state.ctx, g.id, g.plan.limits(&state.ctx).monthly_requests)?;
     Ok(ok(
@@ -444,7 +386,7 @@ fn group_usage(state: &AppState, g: &str) -> Result<Response> {
     ))
 }
 
-fn group_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) fn group_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let limit = limit_param(req, 50, 500)?;
     let cursor = req
@@ -465,7 +407,7 @@ fn job_id(raw: &str) -> Result<JobId> {
         .map_err(|e: roster_core::ids::IdError| AdminError::bad(e.to_string()))
 }
 
-async fn list_jobs(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) async fn list_jobs(state: &AppState, req: &Request) -> Result<Response> {
     match req.query.get("status").map(String::as_str) {
         Some("dead") => {}
         _ => {
@@ -484,14 +426,14 @@ async fn list_jobs(state: &AppState, req: &Request) -> Result<Response> {
     Ok(ok(json!({"jobs": views})))
 }
 
-async fn get_job(state: &AppState, j: &str) -> Result<Response> {
+pub(crate) async fn get_job(state: &AppState, j: &str) -> Result<Response> {
     let id = job_id(j)?;
     let rec = ops::get(&state.ctx, id)?
         .ok_or_else(|| AdminError::not_found(format!("job {id} not found")))?;
     Ok(ok(job_view(state, &rec).await))
 }
 
-async fn retry_job(state: &AppState, j: &str) -> Result<Response> {
+pub(crate) async fn retry_job(state: &AppState, j: &str) -> Result<Response> {
     let rec = ops::retry(&state.ctx, job_id(j)?).await?;
     Ok(http::json(
         StatusCode::ACCEPTED,

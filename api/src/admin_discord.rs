@@ -16,7 +16,7 @@ use roster_core::guilds::{self, GuildPatch};
 use roster_core::links::{self, AccountLink};
 use roster_core::syncs::{self, StartError};
 use serde_json::{Map, Value, json};
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::admin::{AdminError, limit_param, ok};
@@ -25,24 +25,6 @@ use crate::http::{self, Request};
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, AdminError>;
-
-/// Routes this module's paths; `None` when the path is not theirs.
-pub async fn dispatch(state: &AppState, req: &Request, segs: &[&str]) -> Option<Result<Response>> {
-    let m = &req.method;
-    let r = match (segs, m) {
-        (["guilds", g, "links"], &Method::GET) => list_links(state, req, g),
-        (["guilds", g, "links"], &Method::POST) => import_links(state, req, g).await,
-        (["guilds", g, "links", d], &Method::GET) => get_link(state, g, d),
-        (["guilds", g, "links", d], &Method::DELETE) => remove_link(state, g, d).await,
-        (["guilds", g, "role-bridge-key"], &Method::POST) => issue_bridge_key(state, g).await,
-        (["guilds", g, "role-bridge-key"], &Method::DELETE) => remove_bridge_key(state, g).await,
-        (["guilds", g, "sync-all"], &Method::POST) => start_sync(state, g).await,
-        (["guilds", g, "sync-all"], &Method::GET) => sync_progress(state, g),
-        (["guilds", g, "sync-all"], &Method::DELETE) => cancel_sync(state, g).await,
-        _ => return None,
-    };
-    Some(r)
-}
 
 fn link_view(l: &AccountLink) -> Value {
     json!({
@@ -54,7 +36,7 @@ fn link_view(l: &AccountLink) -> Value {
     })
 }
 
-fn list_links(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) fn list_links(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let limit = limit_param(req, 100, 1000)?;
     let after = match req.query.get("after") {
@@ -173,7 +155,7 @@ fn links_from_csv(text: &str, now: DateTime<Utc>) -> Result<Vec<AccountLink>> {
         .collect()
 }
 
-async fn import_links(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn import_links(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let now = state.ctx.clock.now();
     let is_csv = req
@@ -225,7 +207,7 @@ fn discord_id(raw: &str) -> Result<u64> {
         .ok_or_else(|| AdminError::bad(format!("{raw:?} is not a Discord id")))
 }
 
-fn get_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
+pub(crate) fn get_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
     let g = load(state, g)?;
     let id = discord_id(d)?;
     let l = links::by_discord(state.ctx.store.as_ref(), g.id, id)
@@ -234,7 +216,7 @@ fn get_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
     Ok(ok(link_view(&l)))
 }
 
-async fn remove_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
+pub(crate) async fn remove_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
     let g = load(state, g)?;
     let id = discord_id(d)?;
     if !links::remove(&state.ctx, g.id, id, Some("admin".into())).await? {
@@ -245,7 +227,7 @@ async fn remove_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
     Ok(ok(json!({"removed": true})))
 }
 
-async fn issue_bridge_key(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) async fn issue_bridge_key(state: &AppState, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
     let (g, key) = guilds::issue_role_bridge_key(&state.ctx, id).await?;
     Ok(created(json!({
@@ -256,7 +238,7 @@ async fn issue_bridge_key(state: &AppState, g: &str) -> Result<Response> {
     })))
 }
 
-async fn remove_bridge_key(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) async fn remove_bridge_key(state: &AppState, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
     guilds::update(
         &state.ctx,
@@ -295,7 +277,7 @@ fn run_view(run: &syncs::SyncRun, now: DateTime<Utc>) -> Value {
     })
 }
 
-async fn start_sync(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) async fn start_sync(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     match syncs::start(&state.ctx, &g, Some("admin".into()), true).await {
         Ok(run) => Ok(created(run_view(&run, state.ctx.clock.now()))),
@@ -313,14 +295,14 @@ async fn start_sync(state: &AppState, g: &str) -> Result<Response> {
     }
 }
 
-fn sync_progress(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn sync_progress(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let run = syncs::latest(&state.ctx, g.id)?
         .ok_or_else(|| AdminError::not_found("no sync-all has run in this guild"))?;
     Ok(ok(run_view(&run, state.ctx.clock.now())))
 }
 
-async fn cancel_sync(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) async fn cancel_sync(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     match syncs::cancel(&state.ctx, g.id, Some("admin".into())).await? {
         Some(run) => Ok(ok(run_view(&run, state.ctx.clock.now()))),

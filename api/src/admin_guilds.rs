@@ -10,7 +10,7 @@ use roster_core::secrets::Secret;
 use roster_core::servers::{self, Audience, CommandSpec};
 use roster_core::shield;
 use serde_json::{Map, Value, json};
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::admin::{AdminError, key_view, limit_param, ok, reject_unknown};
@@ -173,65 +173,7 @@ fn mod_view(r: &ModRecord) -> Value {
     })
 }
 
-/// Routes `/admin/v1/guilds/…` and `/admin/v1/shield/…`; `None` when the path is not theirs.
-pub async fn dispatch(state: &AppState, req: &Request, segs: &[&str]) -> Option<Result<Response>> {
-    let m = &req.method;
-    let r = match (segs, m) {
-        (["guilds"], &Method::GET) => list_guilds(state, req),
-        (["guilds"], &Method::POST) => create_guild(state, req).await,
-        (["guilds", g], &Method::GET) => get_guild(state, g),
-        (["guilds", g], &Method::PATCH) => update_guild(state, req, g).await,
-        (["guilds", g, "keys"], &Method::GET) => list_keys(state, g),
-        (["guilds", g, "keys"], &Method::POST) => issue_key(state, req, g).await,
-        (["guilds", g, "bans"], &Method::GET) => active(state, g, ModKind::Ban),
-        (["guilds", g, "mutes"], &Method::GET) => active(state, g, ModKind::Mute),
-        (["guilds", g, "bans"], &Method::POST) => create_mod(state, req, g, ModKind::Ban).await,
-        (["guilds", g, "mutes"], &Method::POST) => create_mod(state, req, g, ModKind::Mute).await,
-        (["guilds", g, "bans", i], &Method::DELETE) => {
-            revoke_mod(state, req, g, i, ModKind::Ban).await
-        }
-        (["guilds", g, "mutes", i], &Method::DELETE) => {
-            revoke_mod(state, req, g, i, ModKind::Mute).await
-        }
-        (["guilds", g, "servers"], &Method::GET) => live_servers(state, g),
-        (["guilds", g, "games"], &Method::GET) => games(state, g),
-        (["guilds", g, "servers", s, "commands"], &Method::GET) => pending(state, g, s),
-        (["guilds", g, "commands"], &Method::POST) => enqueue(state, req, g).await,
-        (["guilds", g, "audit"], &Method::GET) => guild_audit(state, req, g),
-        (["shield", "flags"], &Method::POST) => flag(state, req).await,
-        (["shield", "flags", id], &Method::GET) => get_flag(state, id),
-        (["shield", "flags", id], &Method::DELETE) => unflag(state, id).await,
-        (["shield", "allowlist", g], &Method::PUT) => allowlist(state, g, true).await,
-        (["shield", "allowlist", g], &Method::DELETE) => allowlist(state, g, false).await,
-        _ => return crate::admin_discord::dispatch(state, req, segs).await,
-    };
-    Some(r)
-}
-
-/// Route shapes this module serves (for 405 versus 404).
-pub const ROUTES: &[&[&str]] = &[
-    &["guilds"],
-    &["guilds", "*"],
-    &["guilds", "*", "keys"],
-    &["guilds", "*", "bans"],
-    &["guilds", "*", "mutes"],
-    &["guilds", "*", "bans", "*"],
-    &["guilds", "*", "mutes", "*"],
-    &["guilds", "*", "servers"],
-    &["guilds", "*", "games"],
-    &["guilds", "*", "servers", "*", "commands"],
-    &["guilds", "*", "commands"],
-    &["guilds", "*", "audit"],
-    &["shield", "flags"],
-    &["shield", "flags", "*"],
-    &["shield", "allowlist", "*"],
-    &["guilds", "*", "role-bridge-key"],
-    &["guilds", "*", "links"],
-    &["guilds", "*", "links", "*"],
-    &["guilds", "*", "sync-all"],
-];
-
-fn list_guilds(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) fn list_guilds(state: &AppState, req: &Request) -> Result<Response> {
     let limit = limit_param(req, 100, 1000)?;
     let after = req.query.get("after").map(|a| guild_id(a)).transpose()?;
     let gs = guilds::list(&state.ctx, after, limit)?;
@@ -240,7 +182,7 @@ fn list_guilds(state: &AppState, req: &Request) -> Result<Response> {
     ))
 }
 
-async fn create_guild(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) async fn create_guild(state: &AppState, req: &Request) -> Result<Response> {
     let b = body(req)?;
     let mut allowed = GUILD_FIELDS.to_vec();
     allowed.push("guildId");
@@ -271,11 +213,11 @@ pub(crate) fn load(state: &AppState, g: &str) -> Result<GuildRecord> {
         .ok_or_else(|| AdminError::not_found(format!("guild {id} not found")))
 }
 
-fn get_guild(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn get_guild(state: &AppState, g: &str) -> Result<Response> {
     Ok(ok(guild_view(&load(state, g)?)))
 }
 
-async fn update_guild(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn update_guild(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
     let b = body(req)?;
     reject_unknown(&b, GUILD_FIELDS)?;
@@ -283,7 +225,7 @@ async fn update_guild(state: &AppState, req: &Request, g: &str) -> Result<Respon
     Ok(ok(guild_view(&g)))
 }
 
-fn list_keys(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let keys = apikeys::list(&state.ctx, KeyScope::Guild(g.id))?;
     Ok(ok(
@@ -291,7 +233,7 @@ fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     ))
 }
 
-async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
     let b = if req.body.is_empty() {
         Map::new()
@@ -307,7 +249,7 @@ async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response>
     Ok(created(v))
 }
 
-fn active(state: &AppState, g: &str, kind: ModKind) -> Result<Response> {
+pub(crate) fn active(state: &AppState, g: &str, kind: ModKind) -> Result<Response> {
     let g = load(state, g)?;
     let now = state.ctx.clock.now();
     let items: Vec<Value> = state
@@ -320,7 +262,12 @@ fn active(state: &AppState, g: &str, kind: ModKind) -> Result<Response> {
     Ok(ok(json!({ "records": items })))
 }
 
-async fn create_mod(state: &AppState, req: &Request, g: &str, kind: ModKind) -> Result<Response> {
+pub(crate) async fn create_mod(
+    state: &AppState,
+    req: &Request,
+    g: &str,
+    kind: ModKind,
+) -> Result<Response> {
     let id = guild_id(g)?;
     let b = body(req)?;
     reject_unknown(
@@ -372,7 +319,7 @@ async fn create_mod(state: &AppState, req: &Request, g: &str, kind: ModKind) -> 
     Ok(created(mod_view(&r)))
 }
 
-async fn revoke_mod(
+pub(crate) async fn revoke_mod(
     state: &AppState,
     req: &Request,
     g: &str,
@@ -411,7 +358,7 @@ async fn revoke_mod(
     ))
 }
 
-fn live_servers(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn live_servers(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let dead = chrono::Duration::from_std(state.ctx.config.servers.dead_after)
         .unwrap_or(chrono::Duration::seconds(90));
@@ -422,18 +369,18 @@ fn live_servers(state: &AppState, g: &str) -> Result<Response> {
     Ok(ok(json!({"servers": live})))
 }
 
-fn games(state: &AppState, g: &str) -> Result<Response> {
+pub(crate) fn games(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     Ok(ok(json!({"games": servers::games(&state.ctx, g.id)?})))
 }
 
-fn pending(state: &AppState, g: &str, s: &str) -> Result<Response> {
+pub(crate) fn pending(state: &AppState, g: &str, s: &str) -> Result<Response> {
     let g = load(state, g)?;
     let cmds = servers::pending(&state.ctx, g.id, s)?;
     Ok(ok(json!({"commands": cmds})))
 }
 
-async fn enqueue(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) async fn enqueue(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let b = body(req)?;
     reject_unknown(
@@ -498,7 +445,7 @@ async fn enqueue(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     })))
 }
 
-fn guild_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+pub(crate) fn guild_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let limit = limit_param(req, 50, 500)?;
     let cursor = req
@@ -521,7 +468,7 @@ fn roblox_id(raw: &str) -> Result<u64> {
         .ok_or_else(|| AdminError::bad("the Roblox id must be a positive integer"))
 }
 
-async fn flag(state: &AppState, req: &Request) -> Result<Response> {
+pub(crate) async fn flag(state: &AppState, req: &Request) -> Result<Response> {
     let b = body(req)?;
     reject_unknown(&b, &["robloxId", "reason", "robloxUsername"])?;
     let id = b
@@ -541,14 +488,14 @@ async fn flag(state: &AppState, req: &Request) -> Result<Response> {
     Ok(created(serde_json::to_value(f).unwrap_or(Value::Null)))
 }
 
-fn get_flag(state: &AppState, raw: &str) -> Result<Response> {
+pub(crate) fn get_flag(state: &AppState, raw: &str) -> Result<Response> {
     let id = roblox_id(raw)?;
     let f = shield::check(&state.ctx, id)?
         .ok_or_else(|| AdminError::not_found(format!("user {id} is not flagged")))?;
     Ok(ok(serde_json::to_value(f).unwrap_or(Value::Null)))
 }
 
-async fn unflag(state: &AppState, raw: &str) -> Result<Response> {
+pub(crate) async fn unflag(state: &AppState, raw: &str) -> Result<Response> {
     let id = roblox_id(raw)?;
     if !shield::unflag(&state.ctx, id).await? {
         return Err(AdminError::not_found(format!("user {id} is not flagged")));
@@ -556,7 +503,7 @@ async fn unflag(state: &AppState, raw: &str) -> Result<Response> {
     Ok(ok(json!({"removed": true})))
 }
 
-async fn allowlist(state: &AppState, g: &str, on: bool) -> Result<Response> {
+pub(crate) async fn allowlist(state: &AppState, g: &str, on: bool) -> Result<Response> {
     let id = guild_id(g)?;
     let g = guilds::update(
         &state.ctx,

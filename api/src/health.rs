@@ -13,12 +13,12 @@ use crate::http;
 use crate::state::AppState;
 
 /// Liveness.
-pub fn healthz() -> Response {
+pub(crate) fn healthz() -> Response {
     http::text(StatusCode::OK, "ok\n")
 }
 
 /// Readiness: 200 when requests can be served end to end, 503 (with the reason) otherwise.
-pub async fn readyz(state: &AppState) -> Response {
+pub(crate) async fn readyz(state: &AppState) -> Response {
     let store_ok = state.ctx.store.get(Tree::Meta, b"schema").is_ok();
     let backend_ok = tokio::time::timeout(Duration::from_secs(2), state.ctx.backend.ping())
         .await
@@ -46,7 +46,7 @@ pub async fn readyz(state: &AppState) -> Response {
 }
 
 /// Prometheus metrics.
-pub fn metrics(state: &AppState) -> Response {
+pub(crate) fn metrics(state: &AppState) -> Response {
     match &state.metrics {
         Some(h) => {
             let mut r = http::text(StatusCode::OK, h.render());

@@ -1,6 +1,6 @@
 //! The small HTTP toolkit under every family: a parsed request, JSON responses, body and
-//! query helpers. Routing is done by hand (see [`crate::router`]) so every family controls its
-//! own envelope for unknown routes, wrong methods, oversize bodies and malformed JSON.
+//! query helpers. Routing is the route table's ([`crate::routes`]), which answers unknown
+//! routes and wrong methods in each family's envelope.
 
 use std::collections::HashMap;
 
@@ -104,36 +104,11 @@ pub fn with_header(mut r: Response, name: &'static str, value: &str) -> Response
     r
 }
 
-/// Why a JSON body was refused, naming the field.
-#[derive(Debug)]
-pub struct BodyError(pub String);
+pub use crate::wire::BodyError;
 
-/// Parses a JSON object body. Content-Type is not required (some clients omit it), but if
-/// present it must be JSON.
+/// Parses a JSON object body, whatever the `Content-Type` says (see [`crate::wire`]).
 pub fn json_object(req: &Request) -> Result<serde_json::Map<String, serde_json::Value>, BodyError> {
-    if let Some(ct) = req.header("content-type") {
-        let ct = ct.to_ascii_lowercase();
-        if !ct.starts_with("application/json")
-            && !ct.contains("+json")
-            && !ct.starts_with("text/plain")
-        {
-            return Err(BodyError(format!(
-                "Content-Type must be application/json, got {ct:?}"
-            )));
-        }
-    }
-    if req.body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(BodyError(
-            "the request body is empty; send a JSON object".into(),
-        ));
-    }
-    match serde_json::from_slice::<serde_json::Value>(&req.body) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(BodyError("the request body must be a JSON object".into())),
-        Err(e) => Err(BodyError(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
+    crate::wire::object(req)
 }
 
 /// A required positive integer id field (a JSON number, or a string of digits).

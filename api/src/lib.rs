@@ -1,8 +1,9 @@
 //! roster-api: Roster's HTTP surface on warp.
 //!
 //! One catch-all warp filter turns each request into a [`http::Request`] (body read up to
-//! `server.body_limit_bytes`) and [`router::dispatch`] routes it by hand, so every API family
-//! answers unknown routes, wrong methods, oversize and malformed bodies in its own envelope.
+//! `server.body_limit_bytes`) and [`routes::dispatch`] routes it through the route table, so
+//! every API family answers unknown routes, wrong methods, oversize and malformed bodies in its
+//! own envelope.
 //! Handlers are thin: authenticate, validate, call a service in `roster-core`, render. They do
 //! no upstream I/O for writes; writes become jobs. [`server`] runs the connections, with the
 //! timeouts and the connection cap of `[server]`.
@@ -13,11 +14,13 @@ pub mod admin_guilds;
 pub mod guild;
 pub mod health;
 pub mod http;
+pub mod openapi;
 pub mod ranking;
 pub mod rolebridge;
-pub mod router;
+pub mod routes;
 pub mod server;
 pub mod state;
+pub mod wire;
 
 use std::net::SocketAddr;
 
@@ -80,10 +83,7 @@ pub fn serve(
                             "the request body did not arrive within {}",
                             humantime::format_duration(body_timeout)
                         );
-                        let r = http::json(
-                            StatusCode::REQUEST_TIMEOUT,
-                            &serde_json::json!({"error": "REQUEST_TIMEOUT", "message": msg}),
-                        );
+                        let r = family_of(&path).error(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", msg);
                         return http::with_header(r, "connection", "close");
                     };
                     let body = match read {
@@ -104,10 +104,7 @@ pub fn serve(
                             } else {
                                 "BAD_REQUEST"
                             };
-                            return http::json(
-                                status,
-                                &serde_json::json!({"error": code, "message": msg}),
-                            );
+                            return family_of(&path).error(status, code, msg);
                         }
                     };
                     let req = http::Request {
@@ -119,7 +116,7 @@ pub fn serve(
                         body,
                         request_id,
                     };
-                    router::dispatch(&state, req).await
+                    routes::dispatch(&state, req).await
                 }
             },
         );
@@ -164,6 +161,13 @@ pub fn serve(
         addr,
         tokio::spawn(server::run(listener, service, limits, shutdown)),
     ))
+}
+
+/// The family of a path, for answers given before routing (body too large or too slow).
+fn family_of(path: &str) -> routes::Family {
+    let segments = http::split_path(path);
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    routes::Family::of(&segs)
 }
 
 /// Reads a body up to `limit` bytes. `Err(true)` when it is larger, `Err(false)` on a read error.

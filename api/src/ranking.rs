@@ -17,12 +17,13 @@ use roster_core::ranking::{self, RankError, RankRequest, Submitted};
 use roster_core::store::{StoreExt, Tree};
 use roster_core::usage::{self, UsageSnapshot};
 use roster_upstream::UpstreamError;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::http::{self, Request};
 use crate::state::AppState;
+use crate::wire;
 
 /// A ranking-family error.
 #[derive(Debug)]
@@ -62,43 +63,16 @@ impl ApiError {
 
     /// Renders the envelope.
     pub fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code, "message": self.message });
-        if let Some(u) = self.usage {
-            body["usage"] = usage_json(&u);
-        }
-        if let Some(j) = self.job {
-            body["jobId"] = json!(j.to_string());
-        }
-        http::json(self.status, &body)
+        http::json(
+            self.status,
+            &wire::RankingError {
+                error: self.code.to_owned(),
+                message: self.message,
+                usage: self.usage.as_deref().map(wire::Usage::from),
+                job_id: self.job.map(|j| j.to_string()),
+            },
+        )
     }
-}
-
-fn usage_json(u: &UsageSnapshot) -> Value {
-    serde_json::to_value(u).unwrap_or(Value::Null)
-}
-
-/// The error for an unknown route under `/v1`.
-pub fn not_found(req: &Request) -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        format!("no route {} {}", req.method, req.path),
-    )
-    .into_response()
-}
-
-/// The error for a known route with the wrong method.
-pub fn method_not_allowed(req: &Request, allowed: &str) -> Response {
-    let r = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        format!(
-            "{} is not allowed on {}; use {allowed}",
-            req.method, req.path
-        ),
-    )
-    .into_response();
-    http::with_header(r, "allow", allowed)
 }
 
 /// Authenticates `X-Api-Key`.
@@ -216,18 +190,22 @@ fn render_record(rec: &JobRecord, replayed: bool) -> Response {
             match (r, payload) {
                 (Some(r), Some(p)) => http::json(
                     StatusCode::OK,
-                    &json!({
-                        "success": true,
-                        "jobId": rec.id.to_string(),
-                        "groupId": p.group_id.get(),
-                        "robloxUserId": p.user_id.get(),
-                        "previousRank": r.previous_rank,
-                        "newRank": r.new_rank,
-                        "rank": r.new_rank,
-                        "role": r.role,
-                        "changed": r.changed,
-                        "usage": usage.as_ref().map(usage_json),
-                    }),
+                    &wire::RankOutcome {
+                        success: true,
+                        job_id: rec.id.to_string(),
+                        group_id: p.group_id.get(),
+                        roblox_user_id: p.user_id.get(),
+                        previous_rank: r.previous_rank,
+                        new_rank: r.new_rank,
+                        rank: r.new_rank,
+                        role: wire::Role {
+                            id: r.role.id,
+                            name: r.role.name,
+                            rank: r.role.rank,
+                        },
+                        changed: r.changed,
+                        usage: usage.as_ref().map(wire::Usage::from),
+                    },
                 ),
                 _ => ApiError::internal("a finished ranking job has an unreadable result")
                     .into_response(),
@@ -256,13 +234,13 @@ fn render_record(rec: &JobRecord, replayed: bool) -> Response {
 fn accepted(job: JobId, usage: Option<&UsageSnapshot>) -> Response {
     let r = http::json(
         StatusCode::ACCEPTED,
-        &json!({
-            "success": true,
-            "status": "queued",
-            "jobId": job.to_string(),
-            "statusUrl": format!("/v1/jobs/{job}"),
-            "usage": usage.map(usage_json),
-        }),
+        &wire::Accepted {
+            success: true,
+            status: "queued",
+            job_id: job.to_string(),
+            status_url: format!("/v1/jobs/{job}"),
+            usage: usage.map(wire::Usage::from),
+        },
     );
     http::with_header(r, "location", &format!("/v1/jobs/{job}"))
 }
@@ -279,7 +257,12 @@ pub enum Write {
 }
 
 /// `POST /v1/groups/{groupId}/rank|promote|demote`
-pub async fn write(state: &AppState, req: &Request, group_raw: &str, which: Write) -> Response {
+pub(crate) async fn write(
+    state: &AppState,
+    req: &Request,
+    group_raw: &str,
+    which: Write,
+) -> Response {
     match write_inner(state, req, group_raw, which).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -295,22 +278,26 @@ async fn write_inner(
     let key = authenticate(state, req)?;
     let group = parse_group(group_raw)?;
     let body = http::json_object(req).map_err(|e| ApiError::bad_request(e.0))?;
-    let user = http::id_field(&body, "robloxUserId").map_err(|e| ApiError::bad_request(e.0))?;
-    let user = RobloxUserId::new(user).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let op = match which {
+    let bad = |e: wire::BodyError| ApiError::bad_request(e.0);
+    let (user, op) = match which {
         Write::Set => {
-            let rank =
-                http::int_field(&body, "rankId", 0, 255).map_err(|e| ApiError::bad_request(e.0))?;
-            if rank == 0 || rank == 255 {
-                return Err(ApiError::bad_request(
-                    "`rankId` cannot be 0 (guest) or 255 (owner): Roblox does not allow assigning those roles",
-                ));
-            }
-            RankOp::Set { rank: rank as u8 }
+            let b: wire::SetRankBody = wire::typed(&body).map_err(bad)?;
+            (b.roblox_user_id, RankOp::Set { rank: b.rank_id.0 })
         }
-        Write::Promote => RankOp::Promote,
-        Write::Demote => RankOp::Demote,
+        Write::Promote => (
+            wire::typed::<wire::MemberBody>(&body)
+                .map_err(bad)?
+                .roblox_user_id,
+            RankOp::Promote,
+        ),
+        Write::Demote => (
+            wire::typed::<wire::MemberBody>(&body)
+                .map_err(bad)?
+                .roblox_user_id,
+            RankOp::Demote,
+        ),
     };
+    let user = RobloxUserId::new(user.0).map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Read as raw bytes: a value that is not text must be refused, not taken for no key.
     let mut keys = req.headers.get_all("idempotency-key").iter();
     let idem = match (keys.next(), keys.next()) {
@@ -380,7 +367,7 @@ fn scoped_group(state: &AppState, req: &Request, group_raw: &str) -> Result<Grou
 }
 
 /// `GET /v1/groups/{groupId}/rank/{robloxUserId}`
-pub async fn get_rank(
+pub(crate) async fn get_rank(
     state: &AppState,
     req: &Request,
     group_raw: &str,
@@ -457,19 +444,19 @@ async fn get_rank_inner(
     };
     Ok(http::json(
         StatusCode::OK,
-        &json!({
-            "groupId": g.id.get(),
-            "robloxUserId": user.get(),
-            "inGroup": membership.is_some(),
-            "rank": rank,
-            "roleName": role.map(|r| r.display_name.clone()),
-            "roleId": role.map(|r| r.id.clone()),
-        }),
+        &wire::RankView {
+            group_id: g.id.get(),
+            roblox_user_id: user.get(),
+            in_group: membership.is_some(),
+            rank,
+            role_name: role.map(|r| r.display_name.clone()),
+            role_id: role.map(|r| r.id.clone()),
+        },
     ))
 }
 
 /// `GET /v1/groups/{groupId}/usage`
-pub fn get_usage(state: &AppState, req: &Request, group_raw: &str) -> Response {
+pub(crate) fn get_usage(state: &AppState, req: &Request, group_raw: &str) -> Response {
     let inner = || -> Result<Response, ApiError> {
         let g = scoped_group(state, req, group_raw)?;
         let limits = g.plan.limits(&state.ctx);
@@ -477,16 +464,19 @@ pub fn get_usage(state: &AppState, req: &Request, group_raw: &str) -> Response {
             .map_err(ApiError::internal)?;
         Ok(http::json(
             StatusCode::OK,
-            &json!({
-                "groupId": g.id.get(),
-                "plan": g.plan,
-                "period": u.period,
-                "count": u.count,
-                "allowance": u.allowance,
-                "overage": u.overage,
-                "resetsAt": u.resets_at,
-                "usage": usage_json(&u),
-            }),
+            &wire::UsageView {
+                group_id: g.id.get(),
+                plan: serde_json::to_value(g.plan)
+                    .ok()
+                    .and_then(|p| p.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                period: u.period.clone(),
+                count: u.count,
+                allowance: u.allowance,
+                overage: u.overage,
+                resets_at: u.resets_at,
+                usage: wire::Usage::from(&u),
+            },
         ))
     };
     inner().unwrap_or_else(ApiError::into_response)
@@ -504,28 +494,46 @@ pub async fn job_view(state: &AppState, rec: &JobRecord) -> Value {
             status = JobStatus::Running;
         }
     }
-    let mut v = json!({
-        "jobId": rec.id.to_string(),
-        "kind": rec.kind,
-        "status": status,
-        "attempts": attempts,
-        "maxAttempts": rec.envelope.max_attempts,
-        "createdAt": rec.created_at,
-        "updatedAt": rec.updated_at,
-        "finishedAt": rec.finished_at,
-        "result": rec.result,
-        "error": rec.error.as_ref().map(|e| json!({"error": public_code(&e.code), "message": e.message})),
-        "timings": rec.timings,
-    });
-    match rec.tenant {
-        Tenant::Group(g) => v["groupId"] = json!(g.get()),
-        Tenant::Guild(g) => v["guildId"] = json!(g.to_string()),
-    }
-    v
+    let (group_id, guild_id) = match rec.tenant {
+        Tenant::Group(g) => (Some(g.get()), None),
+        Tenant::Guild(g) => (None, Some(g.to_string())),
+    };
+    let view = wire::JobView {
+        job_id: rec.id.to_string(),
+        kind: serde_json::to_value(rec.kind)
+            .ok()
+            .and_then(|k| k.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        status: match status {
+            JobStatus::Queued => wire::JobState::Queued,
+            JobStatus::Running => wire::JobState::Running,
+            JobStatus::Succeeded => wire::JobState::Succeeded,
+            JobStatus::Failed => wire::JobState::Failed,
+            JobStatus::Dead => wire::JobState::Dead,
+        },
+        attempts,
+        max_attempts: rec.envelope.max_attempts,
+        created_at: rec.created_at,
+        updated_at: rec.updated_at,
+        finished_at: rec.finished_at,
+        result: rec.result.clone(),
+        error: rec.error.as_ref().map(|e| wire::JobFailure {
+            error: public_code(&e.code).to_owned(),
+            message: e.message.clone(),
+        }),
+        timings: rec.timings.map(|t| wire::Timings {
+            queue_wait_ms: t.queue_wait_ms,
+            run_ms: t.run_ms,
+            upstream_ms: t.upstream_ms,
+        }),
+        group_id,
+        guild_id,
+    };
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 /// `GET /v1/jobs/{jobId}`
-pub async fn get_job(state: &AppState, req: &Request, job_raw: &str) -> Response {
+pub(crate) async fn get_job(state: &AppState, req: &Request, job_raw: &str) -> Response {
     let inner = async {
         let key = authenticate(state, req)?;
         let job: JobId = job_raw

@@ -46,7 +46,7 @@ use crate::state::AppState;
 pub const MAX_CHANGES: usize = 250;
 
 /// `GET /status`: `success`, no newline.
-pub fn status() -> Response {
+pub(crate) fn status() -> Response {
     http::text(StatusCode::OK, "success")
 }
 
@@ -238,7 +238,7 @@ fn changes_json(changes: &[RoleChange], statuses: &[&str]) -> Vec<Value> {
 const REASON: &str = "Roster role bridge: change requested by the linked website";
 
 /// `POST /applyRoleChanges`
-pub async fn apply_role_changes(state: &AppState, req: &Request) -> Response {
+pub(crate) async fn apply_role_changes(state: &AppState, req: &Request) -> Response {
     let parsed = parse_body(req).and_then(|b| {
         let changes = parse_changes(&b)?;
         let g = authenticate(state, &b)?;
@@ -312,7 +312,7 @@ fn refusal_word(r: Refusal) -> Response {
 }
 
 /// `POST /roleChange` (v1: `add_role_id`/`remove_role_id`; v2–v4: `roles: [{id, action}]`).
-pub async fn role_change(state: &AppState, req: &Request) -> Response {
+pub(crate) async fn role_change(state: &AppState, req: &Request) -> Response {
     let parsed = parse_body(req).and_then(|b| {
         let user = id(&b, "user_id")?;
         let v1 = !b.contains_key("roles");
@@ -418,7 +418,7 @@ pub async fn role_change(state: &AppState, req: &Request) -> Response {
 }
 
 /// `POST /sendDirectMessage`
-pub async fn send_direct_message(state: &AppState, req: &Request) -> Response {
+pub(crate) async fn send_direct_message(state: &AppState, req: &Request) -> Response {
     let parsed = parse_body(req).and_then(|b| {
         let user = id(&b, "user_id")?;
         let message = match b.get("message") {
@@ -472,12 +472,8 @@ pub async fn send_direct_message(state: &AppState, req: &Request) -> Response {
     }
 }
 
-/// Any other method or path under the bridge's names.
-pub fn not_found(req: &Request) -> Response {
-    reply(
-        StatusCode::NOT_FOUND,
-        "bad_request",
-        Some(format!("no route {} {}", req.method, req.path)),
-        None,
-    )
+/// A refusal before the body is read or routed (unknown path, body too large or too slow):
+/// `bad_request` with the reason, at `status`.
+pub fn refusal(status: StatusCode, message: String) -> Response {
+    reply(status, "bad_request", Some(message), None)
 }

@@ -445,6 +445,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Answer {
+        let method_name = method.clone();
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -457,6 +458,13 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        crate::spec::check(
+            method_name.as_str(),
+            path,
+            status,
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            &body,
+        );
         Answer {
             status,
             body,

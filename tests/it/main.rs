@@ -2,6 +2,7 @@
 //! backends, simulators), driven over HTTP. See `harness` for how a test app is built.
 
 mod connections;
+mod contract;
 mod crash;
 mod discord;
 mod harness;
@@ -13,4 +14,5 @@ mod servers;
 mod shield_audit;
 mod sim_discord;
 mod sim_roblox;
+mod spec;
 mod upkeep;

@@ -10,7 +10,7 @@ use crate::http::Request;
 use crate::state::AppState;
 
 /// `GET /guilds/:guildId/audit-logs`
-pub fn list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+pub(crate) fn list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild))?;
     let limit = match req.query.get("limit") {
         None => 50,
@@ -53,7 +53,7 @@ fn valid_action(a: &str) -> bool {
 }
 
 /// `POST /guilds/:guildId/audit-logs`
-pub async fn create(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+pub(crate) async fn create(state: &AppState, req: &Request, guild: &str) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, Some(guild))?;
     let action = match b.get("action") {

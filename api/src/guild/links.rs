@@ -47,7 +47,7 @@ fn not_verified(what: String) -> GuildError {
 }
 
 /// `GET /lookup/discord/:discordId`
-pub fn by_discord(state: &AppState, req: &Request, raw: &str) -> GuildResult {
+pub(crate) fn by_discord(state: &AppState, req: &Request, raw: &str) -> GuildResult {
     let caller = authenticate(state, req, None)?;
     let id = path_id(raw, "the Discord id")?;
     let link = links::by_discord(state.ctx.store.as_ref(), caller.guild, id)
@@ -57,7 +57,7 @@ pub fn by_discord(state: &AppState, req: &Request, raw: &str) -> GuildResult {
 }
 
 /// `GET /lookup/roblox/:robloxId`
-pub fn by_roblox(state: &AppState, req: &Request, raw: &str) -> GuildResult {
+pub(crate) fn by_roblox(state: &AppState, req: &Request, raw: &str) -> GuildResult {
     let caller = authenticate(state, req, None)?;
     let id = path_id(raw, "the Roblox id")?;
     let found = links::by_roblox(state.ctx.store.as_ref(), caller.guild, id)
@@ -100,7 +100,7 @@ fn id_list(
 }
 
 /// `POST /lookup/status`
-pub fn status(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn status(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let store = state.ctx.store.as_ref();
@@ -140,7 +140,7 @@ pub fn status(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /reverse`
-pub fn reverse(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn reverse(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let ids = id_list(&b, "roblox_ids")?.ok_or_else(|| {
@@ -179,7 +179,7 @@ fn paging(req: &Request) -> Result<(usize, Option<u64>), GuildError> {
 }
 
 /// `GET /guilds/:guildId/members`: verified members, with the total.
-pub fn members(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
+pub(crate) fn members(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild_raw))?;
     let (limit, after) = paging(req)?;
     let store = state.ctx.store.as_ref();
@@ -195,7 +195,7 @@ pub fn members(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult 
 }
 
 /// `GET /guilds/:guildId/verified-users`: the same records as a bare array.
-pub fn verified_users(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
+pub(crate) fn verified_users(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild_raw))?;
     let (limit, after) = paging(req)?;
     let page = links::list(state.ctx.store.as_ref(), caller.guild, after, limit)

@@ -165,25 +165,6 @@ pub fn ok_msg(message: &str, data: Option<impl serde::Serialize>) -> Response {
     )
 }
 
-/// The error for an unknown route of the family.
-pub fn not_found(req: &Request) -> Response {
-    GuildError::not_found(format!("no route {} {}", req.method, req.path)).into_response()
-}
-
-/// The error for a wrong method.
-pub fn method_not_allowed(req: &Request, allowed: &str) -> Response {
-    let r = GuildError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        format!(
-            "{} is not allowed on {}; use {allowed}",
-            req.method, req.path
-        ),
-    )
-    .into_response();
-    http::with_header(r, "allow", allowed)
-}
-
 /// Per-key request limiter.
 pub struct KeyLimiter(DefaultKeyedRateLimiter<u64>);
 

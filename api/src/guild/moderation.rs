@@ -58,7 +58,7 @@ struct MuteStatus<'a> {
 }
 
 /// `GET /moderation/:guildId/ban-status/:identifier` (the hot path: an index lookup, no I/O).
-pub fn ban_status(state: &AppState, req: &Request, guild: &str, raw: &str) -> GuildResult {
+pub(crate) fn ban_status(state: &AppState, req: &Request, guild: &str, raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild))?;
     let id = ident(raw)?;
     let place = place_param(req)?;
@@ -94,7 +94,7 @@ pub fn ban_status(state: &AppState, req: &Request, guild: &str, raw: &str) -> Gu
 }
 
 /// `GET /moderation/:guildId/mute-status/:identifier`
-pub fn mute_status(state: &AppState, req: &Request, guild: &str, raw: &str) -> GuildResult {
+pub(crate) fn mute_status(state: &AppState, req: &Request, guild: &str, raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild))?;
     let id = ident(raw)?;
     let place = place_param(req)?;
@@ -130,7 +130,7 @@ fn list_item(r: &ModRecord) -> Value {
 }
 
 /// `GET /moderation/:guildId/roblox/bans/active` and `…/mutes/active`
-pub fn active(state: &AppState, req: &Request, guild: &str, kind: ModKind) -> GuildResult {
+pub(crate) fn active(state: &AppState, req: &Request, guild: &str, kind: ModKind) -> GuildResult {
     let caller = authenticate(state, req, Some(guild))?;
     let now = state.ctx.clock.now();
     let items: Vec<Value> = state
@@ -182,7 +182,12 @@ fn pushed(
 }
 
 /// `POST /moderation/:guildId/roblox/ban` and `…/mute`
-pub async fn create(state: &AppState, req: &Request, guild: &str, kind: ModKind) -> GuildResult {
+pub(crate) async fn create(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    kind: ModKind,
+) -> GuildResult {
     let (caller, b, identifier) = pushed(state, req, guild)?;
     let record = moderation::create(
         &state.ctx,
@@ -205,7 +210,12 @@ pub async fn create(state: &AppState, req: &Request, guild: &str, kind: ModKind)
 }
 
 /// `POST /moderation/:guildId/roblox/unban` and `…/unmute`
-pub async fn revoke(state: &AppState, req: &Request, guild: &str, kind: ModKind) -> GuildResult {
+pub(crate) async fn revoke(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    kind: ModKind,
+) -> GuildResult {
     let (caller, b, identifier) = pushed(state, req, guild)?;
     let ended = moderation::revoke(
         &state.ctx,

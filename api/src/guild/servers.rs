@@ -13,7 +13,7 @@ use crate::http::Request;
 use crate::state::AppState;
 
 /// `POST /roblox/games/register`
-pub async fn register(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn register(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let named = body_guild(&b)?;
     let caller = authenticate(state, req, named.as_deref())?;
@@ -25,7 +25,7 @@ pub async fn register(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /roblox/servers/heartbeat`
-pub fn heartbeat(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn heartbeat(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let named = body_guild(&b)?;
     let caller = authenticate(state, req, named.as_deref())?;
@@ -49,7 +49,7 @@ pub fn heartbeat(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `GET /roblox/servers/:serverId/commands[?wait=N]`
-pub async fn commands(state: &AppState, req: &Request, server: &str) -> GuildResult {
+pub(crate) async fn commands(state: &AppState, req: &Request, server: &str) -> GuildResult {
     let caller = authenticate(state, req, None)?;
     servers::validate_server_id(server)?;
     let max_wait = state.ctx.config.servers.max_wait;
@@ -90,7 +90,7 @@ pub async fn commands(state: &AppState, req: &Request, server: &str) -> GuildRes
 }
 
 /// `POST /roblox/servers/:serverId/commands/:commandId/ack`
-pub fn ack(state: &AppState, req: &Request, server: &str, command: &str) -> GuildResult {
+pub(crate) fn ack(state: &AppState, req: &Request, server: &str, command: &str) -> GuildResult {
     let caller = authenticate(state, req, None)?;
     servers::validate_server_id(server)?;
     if !req.body.is_empty() {

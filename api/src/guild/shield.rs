@@ -8,7 +8,7 @@ use crate::http::{self, Request};
 use crate::state::AppState;
 
 /// `GET /shield/check/:robloxId`
-pub fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
+pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
     authenticate(state, req, None)?;
     let id = raw
         .parse::<u64>()
@@ -22,7 +22,7 @@ pub fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
 }
 
 /// `POST /shield/batch`
-pub fn batch(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn batch(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     authenticate(state, req, None)?;
     let Some(Value::Array(raw)) = b.get("roblox_ids") else {
@@ -53,7 +53,7 @@ pub fn batch(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /shield/import` (allowlisted guilds only)
-pub async fn import(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn import(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, None)?;
     let guild = guild_record(state, &caller)?;

@@ -118,7 +118,7 @@ fn actor(c: &Caller) -> Option<String> {
 }
 
 /// `GET /bindings/list`
-pub fn list(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn list(state: &AppState, req: &Request) -> GuildResult {
     let caller = authenticate(state, req, req.query.get("guild_id").map(String::as_str))?;
     let all = bindings::list(&state.ctx, caller.guild)?;
     Ok(ok(
@@ -127,7 +127,7 @@ pub fn list(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /bindings/add`
-pub async fn add(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn add(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     guild_record(state, &caller)?;
@@ -138,7 +138,7 @@ pub async fn add(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `PATCH /bindings/update`
-pub async fn update(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn update(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let id = req_id(&b, "binding_id")?;
@@ -155,7 +155,7 @@ pub async fn update(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `DELETE /bindings/remove/:bindingId`
-pub async fn remove(state: &AppState, req: &Request, raw: &str) -> GuildResult {
+pub(crate) async fn remove(state: &AppState, req: &Request, raw: &str) -> GuildResult {
     let caller = authenticate(state, req, None)?;
     let id = http::parse_id_value(&Value::String(raw.to_owned())).ok_or_else(|| {
         GuildError::bad(format!(
@@ -167,7 +167,7 @@ pub async fn remove(state: &AppState, req: &Request, raw: &str) -> GuildResult {
 }
 
 /// `POST /bindings/validate`
-pub fn validate(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn validate(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     authenticate(state, req, body_guild(&b)?.as_deref())?;
     let outcome = rule_of(&b, None).and_then(|rule| {
@@ -194,7 +194,7 @@ fn upstream(e: UpstreamError, service: &str) -> GuildError {
 }
 
 /// `POST /bindings/test`: does a binding spec match a user right now?
-pub async fn test(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn test(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let g = guild_record(state, &caller)?;
@@ -315,7 +315,7 @@ fn user_field(b: &Map<String, Value>) -> Result<u64, GuildError> {
 }
 
 /// `POST /interactions/sync`
-pub async fn sync_one(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn sync_one(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let g = guild_record(state, &caller)?;
@@ -379,7 +379,7 @@ fn run_view(run: &SyncRun, now: chrono::DateTime<chrono::Utc>) -> Value {
 }
 
 /// `POST /interactions/sync/all`
-pub async fn sync_all(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn sync_all(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let g = guild_record(state, &caller)?;
@@ -426,7 +426,7 @@ fn named_guild(req: &Request) -> Option<&str> {
 }
 
 /// `GET /interactions/sync/all/progress`
-pub fn progress(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) fn progress(state: &AppState, req: &Request) -> GuildResult {
     let caller = authenticate(state, req, named_guild(req))?;
     let run = syncs::latest(&state.ctx, caller.guild)?
         .ok_or_else(|| GuildError::not_found("no sync-all has run in this guild"))?;
@@ -434,7 +434,7 @@ pub fn progress(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /interactions/sync/all/cancel`
-pub async fn cancel(state: &AppState, req: &Request) -> GuildResult {
+pub(crate) async fn cancel(state: &AppState, req: &Request) -> GuildResult {
     let guild = if req.body.is_empty() {
         None
     } else {
@@ -455,7 +455,7 @@ pub async fn cancel(state: &AppState, req: &Request) -> GuildResult {
 }
 
 /// `POST /interactions/roles/assign` and `/remove`
-pub async fn role(state: &AppState, req: &Request, add: bool) -> GuildResult {
+pub(crate) async fn role(state: &AppState, req: &Request, add: bool) -> GuildResult {
     let b = body(req)?;
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let g = guild_record(state, &caller)?;
@@ -539,7 +539,7 @@ fn read_token(
 }
 
 /// `GET /guilds/:guildId/roles`
-pub async fn roles(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
+pub(crate) async fn roles(state: &AppState, req: &Request, guild_raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild_raw))?;
     let g = guild_record(state, &caller)?;
     let token = read_token(state, &g)?;
@@ -559,7 +559,7 @@ pub async fn roles(state: &AppState, req: &Request, guild_raw: &str) -> GuildRes
 }
 
 /// `GET /guilds/:guildId/jobs/:jobId`
-pub fn job(state: &AppState, req: &Request, guild_raw: &str, job_raw: &str) -> GuildResult {
+pub(crate) fn job(state: &AppState, req: &Request, guild_raw: &str, job_raw: &str) -> GuildResult {
     let caller = authenticate(state, req, Some(guild_raw))?;
     let id: JobId = job_raw
         .parse()

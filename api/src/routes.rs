@@ -1,0 +1,817 @@
+//! The route table: every route of every family declared once — method, path pattern, family,
+//! metrics label, handler, request and response types, and the error codes it can return.
+//!
+//! Dispatch, 404 and 405 (with `Allow`) in the right family's envelope, the metrics labels and
+//! the OpenAPI document ([`crate::openapi`]) all come from [`ROUTES`]. A path that matches no
+//! route is answered by the family its first segments name ([`Family::of`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use roster_core::moderation::ModKind;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+
+use crate::guild::{self, finish};
+use crate::http::{self, Request};
+use crate::ranking::{self, Write};
+use crate::state::AppState;
+use crate::{admin, admin_discord, admin_guilds, health, rolebridge, wire};
+
+/// An API family: who calls it, how it authenticates, and its envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `/v1/…` (`../shared/reference/ranking-api.txt`): group API keys in `X-Api-Key`.
+    Ranking,
+    /// Game servers, bots and dashboards (`guild-api.txt`): guild keys.
+    Guild,
+    /// NamelessMC websites (`role-bridge-api.txt`): the key in the body.
+    RoleBridge,
+    /// `/admin/v1/…`: the operator's bearer token.
+    Admin,
+    /// `/api/…` (`community-api.txt`).
+    Community,
+    /// Health, readiness, metrics and this document.
+    Ops,
+}
+
+/// First path segments that belong to the guild family.
+const GUILD_PREFIXES: &[&str] = &[
+    "moderation",
+    "shield",
+    "roblox",
+    "guilds",
+    "ws",
+    "lookup",
+    "reverse",
+    "bindings",
+    "interactions",
+    "staff",
+];
+
+/// Paths of the role bridge (NamelessMC's bot API).
+const BRIDGE_PATHS: &[&str] = &[
+    "status",
+    "applyRoleChanges",
+    "roleChange",
+    "sendDirectMessage",
+];
+
+impl Family {
+    /// The metrics label and the OpenAPI tag.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ranking => "ranking",
+            Family::Guild => "guild",
+            Family::RoleBridge => "role_bridge",
+            Family::Admin => "admin",
+            Family::Community => "community",
+            Family::Ops => "ops",
+        }
+    }
+
+    /// The family a path belongs to, by its first segments (also for paths no route matches).
+    pub fn of(segments: &[&str]) -> Family {
+        match segments {
+            ["admin", ..] => Family::Admin,
+            ["api", ..] => Family::Community,
+            ["healthz" | "readyz" | "metrics" | "openapi.json"] => Family::Ops,
+            [one] if BRIDGE_PATHS.contains(one) => Family::RoleBridge,
+            [first, ..] if GUILD_PREFIXES.contains(first) => Family::Guild,
+            _ => Family::Ranking,
+        }
+    }
+
+    /// An error in the family's envelope.
+    pub fn error(self, status: StatusCode, code: &'static str, message: String) -> Response {
+        match self {
+            Family::Ranking => ranking::ApiError::new(status, code, message).into_response(),
+            Family::Guild => guild::GuildError::new(status, code, message).into_response(),
+            Family::Admin => admin::AdminError::new(status, code, message).into_response(),
+            Family::RoleBridge => rolebridge::refusal(status, message),
+            Family::Community => http::json(
+                status,
+                &wire::CommunityError {
+                    success: false,
+                    error: code.to_owned(),
+                    message,
+                },
+            ),
+            Family::Ops => http::text(status, format!("{message}\n")),
+        }
+    }
+
+    /// No route has this path.
+    pub fn not_found(self, req: &Request) -> Response {
+        self.error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no route {} {}", req.method, req.path),
+        )
+    }
+
+    /// Routes have this path, none this method. The role bridge answers 404 as the websites'
+    /// own bot does.
+    pub fn method_not_allowed(self, req: &Request, allow: &str) -> Response {
+        if self == Family::RoleBridge {
+            return self.not_found(req);
+        }
+        let r = self.error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed on {}; use {allow}", req.method, req.path),
+        );
+        http::with_header(r, "allow", allow)
+    }
+
+    /// How callers of the family authenticate (the OpenAPI security requirement).
+    pub fn auth(self) -> Auth {
+        match self {
+            Family::Ranking => Auth::GroupKey,
+            Family::Guild | Family::Community => Auth::GuildKey,
+            Family::Admin => Auth::AdminToken,
+            Family::RoleBridge | Family::Ops => Auth::None,
+        }
+    }
+
+    /// Error codes every route of the family can return (authentication, limits, bodies,
+    /// routing, availability).
+    pub fn common_codes(self) -> &'static [&'static str] {
+        match self {
+            Family::Ranking => &[
+                "INVALID_API_KEY",
+                "BAD_REQUEST",
+                "NOT_FOUND",
+                "METHOD_NOT_ALLOWED",
+                "PAYLOAD_TOO_LARGE",
+                "REQUEST_TIMEOUT",
+                "SERVICE_UNAVAILABLE",
+            ],
+            Family::Guild => &[
+                "UNAUTHORIZED",
+                "FORBIDDEN",
+                "RATE_LIMITED",
+                "BAD_REQUEST",
+                "NOT_FOUND",
+                "METHOD_NOT_ALLOWED",
+                "PAYLOAD_TOO_LARGE",
+                "REQUEST_TIMEOUT",
+                "SERVICE_UNAVAILABLE",
+            ],
+            Family::Admin => &[
+                "UNAUTHORIZED",
+                "BAD_REQUEST",
+                "NOT_FOUND",
+                "METHOD_NOT_ALLOWED",
+                "PAYLOAD_TOO_LARGE",
+                "REQUEST_TIMEOUT",
+                "SERVICE_UNAVAILABLE",
+            ],
+            Family::Community => &["NOT_FOUND", "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE"],
+            Family::RoleBridge | Family::Ops => &[],
+        }
+    }
+}
+
+/// How a route authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Nothing (or, for the role bridge, a key inside the body).
+    None,
+    /// A group API key in `X-Api-Key`.
+    GroupKey,
+    /// A guild API key in `X-Api-Key` or `Authorization: Bearer`.
+    GuildKey,
+    /// The operator's token as `Authorization: Bearer`.
+    AdminToken,
+}
+
+/// A handler's future.
+pub type BoxFut<'a> = Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
+
+/// A handler: the state, the request and the path parameters in pattern order. Handlers that
+/// never wait are called without a future (the game-server hot path allocates nothing for it).
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Answers at once.
+    Sync(for<'a> fn(&'a AppState, &'a Request, &'a [&'a str]) -> Response),
+    /// Waits (the store's flush, a job's outcome, an upstream read).
+    Async(for<'a> fn(&'a AppState, &'a Request, &'a [&'a str]) -> BoxFut<'a>),
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Sync(_) => "Handler::Sync",
+            Handler::Async(_) => "Handler::Async",
+        })
+    }
+}
+
+/// Makes a [`Handler::Sync`] from `|state, req, params| expr`.
+macro_rules! now {
+    (|$s:ident, $r:ident, $p:ident| $body:expr) => {{
+        #[allow(unused_variables)]
+        fn h<'a>($s: &'a AppState, $r: &'a Request, $p: &'a [&'a str]) -> Response {
+            $body
+        }
+        Handler::Sync(h)
+    }};
+}
+
+/// Makes a [`Handler::Async`] from `|state, req, params| expr` (the expression may `.await`).
+macro_rules! wait {
+    (|$s:ident, $r:ident, $p:ident| $body:expr) => {{
+        #[allow(unused_variables)]
+        fn h<'a>($s: &'a AppState, $r: &'a Request, $p: &'a [&'a str]) -> BoxFut<'a> {
+            Box::pin(async move { $body })
+        }
+        Handler::Async(h)
+    }};
+}
+
+/// A JSON Schema of a wire type, in the document's components.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// What a response carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// JSON of a wire type.
+    Json(SchemaFn),
+    /// Plain text.
+    Text,
+}
+
+/// One declared response.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    /// Status, or a class such as `2XX`.
+    pub status: &'static str,
+    /// What it means.
+    pub description: &'static str,
+    /// Its body.
+    pub body: Body,
+}
+
+/// One route.
+#[derive(Debug)]
+pub struct Route {
+    /// Method.
+    pub method: Method,
+    /// Path pattern, `{name}` for a parameter.
+    pub path: &'static str,
+    /// Family (envelope, authentication, tag).
+    pub family: Family,
+    /// Metrics label (`route` on `roster_http_*`); routes of one operation may share one.
+    pub label: &'static str,
+    /// The OpenAPI `operationId` (unique).
+    pub id: &'static str,
+    /// One line for the document.
+    pub summary: &'static str,
+    /// How it authenticates.
+    pub auth: Auth,
+    /// The request body's type.
+    pub request: Option<SchemaFn>,
+    /// Successful answers.
+    pub answers: Vec<Answer>,
+    /// Error codes beyond the family's common ones.
+    pub codes: &'static [&'static str],
+    /// The handler.
+    pub handler: Handler,
+    pattern: Vec<Seg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Lit(&'static str),
+    Param(&'static str),
+}
+
+impl Route {
+    fn new(
+        method: Method,
+        path: &'static str,
+        family: Family,
+        label: &'static str,
+        summary: &'static str,
+        handler: Handler,
+    ) -> Self {
+        let pattern = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Seg::Param(name),
+                    None => Seg::Lit(s),
+                },
+            )
+            .collect();
+        Self {
+            method,
+            path,
+            family,
+            label,
+            id: label,
+            summary,
+            auth: family.auth(),
+            request: None,
+            answers: Vec::new(),
+            codes: &[],
+            handler,
+            pattern,
+        }
+    }
+
+    /// Sets the `operationId` (when the label is shared).
+    fn id(mut self, id: &'static str) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// The request body.
+    fn body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// A JSON answer.
+    fn ok<T: JsonSchema>(mut self, status: &'static str, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status,
+            description,
+            body: Body::Json(schema_of::<T>),
+        });
+        self
+    }
+
+    /// A text answer.
+    fn text(mut self, status: &'static str, description: &'static str) -> Self {
+        self.answers.push(Answer {
+            status,
+            description,
+            body: Body::Text,
+        });
+        self
+    }
+
+    /// Route-specific error codes.
+    fn codes(mut self, codes: &'static [&'static str]) -> Self {
+        self.codes = codes;
+        self
+    }
+
+    /// No authentication (or a key in the body).
+    fn open(mut self) -> Self {
+        self.auth = Auth::None;
+        self
+    }
+
+    /// The path parameters' names, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.pattern.iter().filter_map(|s| match s {
+            Seg::Param(p) => Some(*p),
+            Seg::Lit(_) => None,
+        })
+    }
+
+    /// Whether `segments` fit the pattern; fills `params`.
+    fn matches<'s>(&self, segments: &[&'s str], params: &mut [&'s str; MAX_PARAMS]) -> bool {
+        if self.pattern.len() != segments.len() {
+            return false;
+        }
+        let mut n = 0;
+        for (p, s) in self.pattern.iter().zip(segments) {
+            match p {
+                Seg::Lit(l) if l != s => return false,
+                Seg::Lit(_) => {}
+                Seg::Param(_) => {
+                    params[n] = s;
+                    n += 1;
+                }
+            }
+        }
+        true
+    }
+
+    fn param_count(&self) -> usize {
+        self.params().count()
+    }
+}
+
+/// Most parameters a path has.
+const MAX_PARAMS: usize = 4;
+
+/// What the table says about a request.
+#[derive(Debug)]
+pub enum Found<'r, 's> {
+    /// A route, with its parameters.
+    Route(&'r Route, [&'s str; MAX_PARAMS]),
+    /// The path exists with other methods (`Allow`).
+    WrongMethod(&'r Route, String),
+    /// No route has the path.
+    NotFound(Family),
+}
+
+/// Looks a request up.
+pub fn find<'s>(method: &Method, segments: &[&'s str]) -> Found<'static, 's> {
+    let mut params = [""; MAX_PARAMS];
+    let mut same_path: Option<&'static Route> = None;
+    let mut allow = String::new();
+    for r in ROUTES.iter() {
+        if !r.matches(segments, &mut params) {
+            continue;
+        }
+        if r.method == *method {
+            return Found::Route(r, params);
+        }
+        same_path.get_or_insert(r);
+        if !allow.is_empty() {
+            allow.push_str(", ");
+        }
+        allow.push_str(r.method.as_str());
+    }
+    match same_path {
+        Some(r) => Found::WrongMethod(r, allow),
+        None => Found::NotFound(Family::of(segments)),
+    }
+}
+
+/// Routes one request and records its metrics.
+pub async fn dispatch(state: &AppState, req: Request) -> Response {
+    let started = Instant::now();
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let (family, label, resp) = match find(&req.method, &segs) {
+        Found::Route(r, params) => {
+            let resp = match admin_gate(state, &req, r.family) {
+                Some(refused) => refused,
+                None => {
+                    let p = &params[..r.param_count()];
+                    match r.handler {
+                        Handler::Sync(h) => h(state, &req, p),
+                        Handler::Async(h) => h(state, &req, p).await,
+                    }
+                }
+            };
+            (r.family, r.label, resp)
+        }
+        Found::WrongMethod(r, allow) => {
+            let resp = admin_gate(state, &req, r.family)
+                .unwrap_or_else(|| r.family.method_not_allowed(&req, &allow));
+            (r.family, r.label, resp)
+        }
+        Found::NotFound(f) => {
+            let resp = admin_gate(state, &req, f).unwrap_or_else(|| f.not_found(&req));
+            (f, "unknown", resp)
+        }
+    };
+    drop(segs);
+    let family = family.name();
+    let status = resp.status().as_u16();
+    metrics::counter!("roster_http_requests_total", "family" => family, "route" => label, "status" => status_label(status)).increment(1);
+    metrics::histogram!("roster_http_request_seconds", "family" => family, "route" => label)
+        .record(started.elapsed().as_secs_f64());
+    if status >= 500 {
+        tracing::warn!(request_id = %req.request_id, method = %req.method, path = %req.path, status, "request failed");
+    } else {
+        tracing::debug!(request_id = %req.request_id, method = %req.method, path = %req.path, status, "request");
+    }
+    http::with_header(resp, "x-request-id", &req.request_id)
+}
+
+/// The admin family answers 401 before anything else, so unknown admin paths are not probed
+/// without the token.
+fn admin_gate(state: &AppState, req: &Request, family: Family) -> Option<Response> {
+    (family == Family::Admin)
+        .then(|| admin::authorize(state, req).err())
+        .flatten()
+        .map(admin::AdminError::into_response)
+}
+
+/// The status as a label, without allocating for the usual ones.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    let s: &'static str = match status {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        other => return std::borrow::Cow::Owned(other.to_string()),
+    };
+    std::borrow::Cow::Borrowed(s)
+}
+
+fn admin_result(r: Result<Response, admin::AdminError>) -> Response {
+    r.unwrap_or_else(admin::AdminError::into_response)
+}
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
+
+use Family::{Admin, Guild, Ops, Ranking, RoleBridge};
+
+/// Guild-family codes beyond the common ones, by area.
+const MOD_CODES: &[&str] = &["CONFLICT", "ROBLOX_API_ERROR"];
+const SYNC_CODES: &[&str] = &[
+    "CONFLICT",
+    "NOT_VERIFIED",
+    "NOT_IN_GUILD",
+    "UNKNOWN_ROLE",
+    "NO_PERMISSION",
+    "DISCORD_NOT_CONFIGURED",
+    "DISCORD_API_ERROR",
+    "ROBLOX_API_ERROR",
+    "SYNC_IN_PROGRESS",
+    "NO_SYNC_RUNNING",
+    "INTERNAL",
+];
+const ADMIN_CODES: &[&str] = &["CONFLICT", "LIMIT_REACHED"];
+const ADMIN_SYNC_CODES: &[&str] = &[
+    "CONFLICT",
+    "SYNC_IN_PROGRESS",
+    "NO_SYNC_RUNNING",
+    "SYNC_TOO_SOON",
+];
+const WRITE_CODES: &[&str] = &[
+    "FORBIDDEN",
+    "GROUP_NOT_FOUND",
+    "FEATURE_NOT_AVAILABLE",
+    "USER_BLACKLISTED",
+    "NO_MATCHING_RULE",
+    "ROBLOX_API_ERROR",
+    "CONFLICT",
+];
+const READ_CODES: &[&str] = &["FORBIDDEN", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
+
+/// Every route.
+pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(table);
+
+#[rustfmt::skip]
+fn table() -> Vec<Route> {
+    vec![
+        // ── operations ──────────────────────────────────────────────────────────────────────
+        Route::new(GET, "/healthz", Ops, "healthz", "Liveness: the process answers",
+            now!(|s, r, p| health::healthz())).text("200", "`ok`"),
+        Route::new(GET, "/readyz", Ops, "readyz", "Readiness: store, queue backend and workers usable",
+            wait!(|s, r, p| health::readyz(s).await))
+            .ok::<wire::AdminOk>("200", "Ready").ok::<wire::AdminOk>("503", "Not ready, with the reason"),
+        Route::new(GET, "/metrics", Ops, "metrics", "Prometheus metrics",
+            now!(|s, r, p| health::metrics(s))).text("200", "Prometheus text").text("404", "Metrics are disabled"),
+        Route::new(GET, "/openapi.json", Ops, "openapi", "This document",
+            now!(|s, r, p| crate::openapi::serve())).ok::<wire::AdminOk>("200", "OpenAPI 3.1"),
+
+        // ── ranking ─────────────────────────────────────────────────────────────────────────
+        Route::new(POST, "/v1/groups/{groupId}/rank", Ranking, "rank", "Set a member's rank",
+            wait!(|s, r, p| ranking::write(s, r, p[0], Write::Set).await))
+            .body::<wire::SetRankBody>().codes(WRITE_CODES)
+            .ok::<wire::RankOutcome>("200", "Done").ok::<wire::Accepted>("202", "Accepted; poll the job"),
+        Route::new(POST, "/v1/groups/{groupId}/promote", Ranking, "promote", "Promote a member by the group's rules",
+            wait!(|s, r, p| ranking::write(s, r, p[0], Write::Promote).await))
+            .body::<wire::MemberBody>().codes(WRITE_CODES)
+            .ok::<wire::RankOutcome>("200", "Done").ok::<wire::Accepted>("202", "Accepted; poll the job"),
+        Route::new(POST, "/v1/groups/{groupId}/demote", Ranking, "demote", "Demote a member by the group's rules",
+            wait!(|s, r, p| ranking::write(s, r, p[0], Write::Demote).await))
+            .body::<wire::MemberBody>().codes(WRITE_CODES)
+            .ok::<wire::RankOutcome>("200", "Done").ok::<wire::Accepted>("202", "Accepted; poll the job"),
+        Route::new(GET, "/v1/groups/{groupId}/rank/{robloxUserId}", Ranking, "get_rank", "A member's rank, read from Roblox",
+            wait!(|s, r, p| ranking::get_rank(s, r, p[0], p[1]).await))
+            .codes(READ_CODES).ok::<wire::RankView>("200", "The rank"),
+        Route::new(GET, "/v1/groups/{groupId}/usage", Ranking, "usage", "The group's usage this period",
+            now!(|s, r, p| ranking::get_usage(s, r, p[0])))
+            .codes(READ_CODES).ok::<wire::UsageView>("200", "Usage"),
+        Route::new(GET, "/v1/jobs/{jobId}", Ranking, "job", "A job's state and outcome",
+            wait!(|s, r, p| ranking::get_job(s, r, p[0]).await))
+            .codes(&["FORBIDDEN"]).ok::<wire::JobView>("200", "The job"),
+
+        // ── guild: moderation (the game-server hot path) ───────────────────────────────────
+        Route::new(GET, "/moderation/{guildId}/ban-status/{identifier}", Guild, "ban_status", "Is a player banned (hot path)",
+            now!(|s, r, p| finish(guild::moderation::ban_status(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Status"),
+        Route::new(GET, "/moderation/{guildId}/mute-status/{identifier}", Guild, "mute_status", "Is a player muted",
+            now!(|s, r, p| finish(guild::moderation::mute_status(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Status"),
+        Route::new(GET, "/moderation/{guildId}/roblox/bans/active", Guild, "moderation_active", "Active bans",
+            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Ban)))).id("bans_active").ok::<wire::GuildOk>("200", "Bans"),
+        Route::new(GET, "/moderation/{guildId}/roblox/mutes/active", Guild, "moderation_active", "Active mutes",
+            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Mute)))).id("mutes_active").ok::<wire::GuildOk>("200", "Mutes"),
+        Route::new(POST, "/moderation/{guildId}/roblox/ban", Guild, "moderation_push", "Ban a player in every server",
+            wait!(|s, r, p| finish(guild::moderation::create(s, r, p[0], ModKind::Ban).await))).id("ban")
+            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Banned"),
+        Route::new(POST, "/moderation/{guildId}/roblox/mute", Guild, "moderation_push", "Mute a player in every server",
+            wait!(|s, r, p| finish(guild::moderation::create(s, r, p[0], ModKind::Mute).await))).id("mute")
+            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Muted"),
+        Route::new(POST, "/moderation/{guildId}/roblox/unban", Guild, "moderation_push", "Lift a ban",
+            wait!(|s, r, p| finish(guild::moderation::revoke(s, r, p[0], ModKind::Ban).await))).id("unban")
+            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Unbanned"),
+        Route::new(POST, "/moderation/{guildId}/roblox/unmute", Guild, "moderation_push", "Lift a mute",
+            wait!(|s, r, p| finish(guild::moderation::revoke(s, r, p[0], ModKind::Mute).await))).id("unmute")
+            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Unmuted"),
+
+        // ── guild: Shield ───────────────────────────────────────────────────────────────────
+        Route::new(GET, "/shield/check/{robloxId}", Guild, "shield_check", "Is a player flagged by Shield",
+            now!(|s, r, p| finish(guild::shield::check(s, r, p[0])))).ok::<wire::GuildOk>("200", "Verdict"),
+        Route::new(POST, "/shield/batch", Guild, "shield_batch", "Check many players",
+            now!(|s, r, p| finish(guild::shield::batch(s, r)))).ok::<wire::GuildOk>("200", "Verdicts"),
+        Route::new(POST, "/shield/import", Guild, "shield_import", "Import flags",
+            wait!(|s, r, p| finish(guild::shield::import(s, r).await))).codes(&["CONFLICT"]).ok::<wire::GuildOk>("2XX", "Imported"),
+
+        // ── guild: game servers ─────────────────────────────────────────────────────────────
+        Route::new(POST, "/roblox/games/register", Guild, "games_register", "Register a game (universe)",
+            wait!(|s, r, p| finish(guild::servers::register(s, r).await))).codes(&["CONFLICT"]).ok::<wire::GuildOk>("2XX", "Registered"),
+        Route::new(POST, "/roblox/servers/heartbeat", Guild, "heartbeat", "A live server's heartbeat",
+            now!(|s, r, p| finish(guild::servers::heartbeat(s, r)))).ok::<wire::GuildOk>("200", "Recorded"),
+        Route::new(GET, "/roblox/servers/{serverId}/commands", Guild, "commands", "Commands due for a server",
+            wait!(|s, r, p| finish(guild::servers::commands(s, r, p[0]).await))).ok::<wire::GuildOk>("200", "Commands"),
+        Route::new(POST, "/roblox/servers/{serverId}/commands/{commandId}/ack", Guild, "command_ack", "Acknowledge a command",
+            now!(|s, r, p| finish(guild::servers::ack(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Acknowledged"),
+        Route::new(GET, "/ws/guilds/{guildId}/roblox", Guild, "ws", "Websocket for commands (send an upgrade)",
+            now!(|s, r, p| guild::GuildError::bad(
+                "this endpoint is a websocket: send GET with `Connection: Upgrade` and `Upgrade: websocket`",
+            ).into_response())).text("101", "Switching to the websocket"),
+
+        // ── guild: audit ────────────────────────────────────────────────────────────────────
+        Route::new(GET, "/guilds/{guildId}/audit-logs", Guild, "audit_list", "The guild's audit log",
+            now!(|s, r, p| finish(guild::audit::list(s, r, p[0])))).ok::<wire::GuildOk>("200", "Entries"),
+        Route::new(POST, "/guilds/{guildId}/audit-logs", Guild, "audit_create", "Record an audit entry",
+            wait!(|s, r, p| finish(guild::audit::create(s, r, p[0]).await))).ok::<wire::GuildOk>("2XX", "Recorded"),
+
+        // ── guild: account links ────────────────────────────────────────────────────────────
+        Route::new(GET, "/lookup/discord/{discordId}", Guild, "lookup_discord", "The Roblox account of a Discord user",
+            now!(|s, r, p| finish(guild::links::by_discord(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<wire::GuildOk>("200", "Link"),
+        Route::new(GET, "/lookup/roblox/{robloxId}", Guild, "lookup_roblox", "The Discord accounts of a Roblox user",
+            now!(|s, r, p| finish(guild::links::by_roblox(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<wire::GuildOk>("200", "Links"),
+        Route::new(POST, "/lookup/status", Guild, "lookup_status", "Verification status of many users",
+            now!(|s, r, p| finish(guild::links::status(s, r)))).ok::<wire::GuildOk>("200", "Statuses"),
+        Route::new(POST, "/reverse", Guild, "reverse", "Discord accounts of many Roblox users",
+            now!(|s, r, p| finish(guild::links::reverse(s, r)))).ok::<wire::GuildOk>("200", "Links"),
+        Route::new(GET, "/guilds/{guildId}/members", Guild, "members", "Linked members",
+            now!(|s, r, p| finish(guild::links::members(s, r, p[0])))).ok::<wire::GuildOk>("200", "Members"),
+        Route::new(GET, "/guilds/{guildId}/verified-users", Guild, "verified_users", "Verified users",
+            now!(|s, r, p| finish(guild::links::verified_users(s, r, p[0])))).ok::<wire::GuildOk>("200", "Users"),
+
+        // ── guild: roles, bindings, sync ────────────────────────────────────────────────────
+        Route::new(GET, "/guilds/{guildId}/roles", Guild, "roles", "The guild's Discord roles",
+            wait!(|s, r, p| finish(guild::sync::roles(s, r, p[0]).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("200", "Roles"),
+        Route::new(GET, "/guilds/{guildId}/jobs/{jobId}", Guild, "job", "A guild job",
+            now!(|s, r, p| finish(guild::sync::job(s, r, p[0], p[1])))).id("guild_job").ok::<wire::GuildOk>("200", "The job"),
+        Route::new(GET, "/bindings/list", Guild, "bindings_list", "Role bindings",
+            now!(|s, r, p| finish(guild::sync::list(s, r)))).ok::<wire::GuildOk>("200", "Bindings"),
+        Route::new(POST, "/bindings/add", Guild, "bindings_add", "Add a role binding",
+            wait!(|s, r, p| finish(guild::sync::add(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Added"),
+        Route::new(PATCH, "/bindings/update", Guild, "bindings_update", "Change a role binding",
+            wait!(|s, r, p| finish(guild::sync::update(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Changed"),
+        Route::new(DELETE, "/bindings/remove/{bindingId}", Guild, "bindings_remove", "Remove a role binding",
+            wait!(|s, r, p| finish(guild::sync::remove(s, r, p[0]).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Removed"),
+        Route::new(POST, "/bindings/test", Guild, "bindings_test", "Which roles a member would get",
+            wait!(|s, r, p| finish(guild::sync::test(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("200", "Roles"),
+        Route::new(POST, "/bindings/validate", Guild, "bindings_validate", "Check a binding without saving it",
+            now!(|s, r, p| finish(guild::sync::validate(s, r)))).codes(SYNC_CODES).ok::<wire::GuildOk>("200", "Verdict"),
+        Route::new(POST, "/interactions/sync", Guild, "sync", "Sync one member's roles and nickname",
+            wait!(|s, r, p| finish(guild::sync::sync_one(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Synced or accepted"),
+        Route::new(POST, "/interactions/sync/all", Guild, "sync_all", "Sync every member",
+            wait!(|s, r, p| finish(guild::sync::sync_all(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Started"),
+        Route::new(GET, "/interactions/sync/all/progress", Guild, "sync_progress", "Progress of a sync-all",
+            now!(|s, r, p| finish(guild::sync::progress(s, r)))).codes(SYNC_CODES).ok::<wire::GuildOk>("200", "Progress"),
+        Route::new(POST, "/interactions/sync/all/cancel", Guild, "sync_cancel", "Cancel a sync-all",
+            wait!(|s, r, p| finish(guild::sync::cancel(s, r).await))).codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Cancelled"),
+        Route::new(POST, "/interactions/roles/assign", Guild, "roles_manual", "Give a member a role",
+            wait!(|s, r, p| finish(guild::sync::role(s, r, true).await))).id("roles_assign").codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Given or accepted"),
+        Route::new(POST, "/interactions/roles/remove", Guild, "roles_manual", "Take a role from a member",
+            wait!(|s, r, p| finish(guild::sync::role(s, r, false).await))).id("roles_remove").codes(SYNC_CODES).ok::<wire::GuildOk>("2XX", "Taken or accepted"),
+
+        // ── role bridge (NamelessMC websites) ──────────────────────────────────────────────
+        Route::new(GET, "/status", RoleBridge, "status", "The bot is up (`success`)",
+            now!(|s, r, p| rolebridge::status())).text("200", "`success`"),
+        Route::new(POST, "/applyRoleChanges", RoleBridge, "apply_role_changes", "Add and remove roles of many members",
+            wait!(|s, r, p| rolebridge::apply_role_changes(s, r).await)).ok::<wire::BridgeReply>("2XX", "Outcome per change"),
+        Route::new(POST, "/roleChange", RoleBridge, "role_change", "Add and remove roles (older sites)",
+            wait!(|s, r, p| rolebridge::role_change(s, r).await)).text("200", "A word: `success`, `fullsuccess`, `partsuccess`, `failure`, `error`…"),
+        Route::new(POST, "/sendDirectMessage", RoleBridge, "send_direct_message", "Send a member a direct message",
+            wait!(|s, r, p| rolebridge::send_direct_message(s, r).await)).ok::<wire::BridgeReply>("2XX", "Sent or pending"),
+
+        // ── admin: groups, keys, rules, blacklist, jobs ─────────────────────────────────────
+        Route::new(GET, "/admin/v1/groups", Admin, "groups_list", "Groups",
+            now!(|s, r, p| admin_result(admin::list_groups(s, r)))).ok::<wire::AdminOk>("200", "Groups"),
+        Route::new(POST, "/admin/v1/groups", Admin, "groups_create", "Register a group",
+            wait!(|s, r, p| admin_result(admin::create_group(s, r).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("201", "Registered"),
+        Route::new(GET, "/admin/v1/groups/{groupId}", Admin, "groups_get", "A group",
+            now!(|s, r, p| admin_result(admin::get_group(s, p[0]).map(admin::ok)))).ok::<wire::AdminOk>("200", "The group"),
+        Route::new(PATCH, "/admin/v1/groups/{groupId}", Admin, "groups_update", "Change a group",
+            wait!(|s, r, p| admin_result(admin::update_group(s, r, p[0]).await))).ok::<wire::AdminOk>("200", "The group"),
+        Route::new(GET, "/admin/v1/groups/{groupId}/keys", Admin, "group_keys_list", "A group's API keys",
+            now!(|s, r, p| admin_result(admin::list_keys(s, p[0])))).ok::<wire::AdminOk>("200", "Keys"),
+        Route::new(POST, "/admin/v1/groups/{groupId}/keys", Admin, "group_keys_issue", "Issue a group API key (shown once)",
+            wait!(|s, r, p| admin_result(admin::issue_key(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("201", "The key"),
+        Route::new(DELETE, "/admin/v1/keys/{keyId}", Admin, "keys_revoke", "Revoke an API key",
+            wait!(|s, r, p| admin_result(admin::revoke_key(s, p[0]).await))).ok::<wire::AdminOk>("200", "Revoked"),
+        Route::new(GET, "/admin/v1/groups/{groupId}/rules", Admin, "rules_list", "A group's rules and rank guard",
+            now!(|s, r, p| admin_result(admin::get_rules(s, p[0])))).ok::<wire::AdminOk>("200", "Rules"),
+        Route::new(POST, "/admin/v1/groups/{groupId}/rules", Admin, "rules_add", "Add a promote/demote rule",
+            wait!(|s, r, p| admin_result(admin::add_rule(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("201", "Added"),
+        Route::new(PATCH, "/admin/v1/groups/{groupId}/rules/{ruleId}", Admin, "rules_update", "Change a rule",
+            wait!(|s, r, p| admin_result(admin::patch_rule(s, r, p[0], p[1]).await))).ok::<wire::AdminOk>("200", "Changed"),
+        Route::new(DELETE, "/admin/v1/groups/{groupId}/rules/{ruleId}", Admin, "rules_delete", "Remove a rule",
+            wait!(|s, r, p| admin_result(admin::delete_rule(s, p[0], p[1]).await))).ok::<wire::AdminOk>("200", "Removed"),
+        Route::new(GET, "/admin/v1/groups/{groupId}/blacklist", Admin, "blacklist_list", "A group's blacklist",
+            now!(|s, r, p| admin_result(admin::list_blacklist(s, r, p[0])))).ok::<wire::AdminOk>("200", "Entries"),
+        Route::new(POST, "/admin/v1/groups/{groupId}/blacklist", Admin, "blacklist_add", "Blacklist a user",
+            wait!(|s, r, p| admin_result(admin::add_blacklist(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Added"),
+        Route::new(DELETE, "/admin/v1/groups/{groupId}/blacklist/{robloxUserId}", Admin, "blacklist_remove", "Lift a blacklist entry",
+            wait!(|s, r, p| admin_result(admin::remove_blacklist(s, p[0], p[1]).await))).ok::<wire::AdminOk>("200", "Removed"),
+        Route::new(GET, "/admin/v1/groups/{groupId}/usage", Admin, "group_usage", "A group's usage",
+            now!(|s, r, p| admin_result(admin::group_usage(s, p[0])))).ok::<wire::AdminOk>("200", "Usage"),
+        Route::new(GET, "/admin/v1/groups/{groupId}/audit", Admin, "group_audit", "A group's audit log",
+            now!(|s, r, p| admin_result(admin::group_audit(s, r, p[0])))).ok::<wire::AdminOk>("200", "Entries"),
+        Route::new(GET, "/admin/v1/jobs", Admin, "jobs_list", "Jobs (filter by status, e.g. dead)",
+            wait!(|s, r, p| admin_result(admin::list_jobs(s, r).await))).ok::<wire::AdminOk>("200", "Jobs"),
+        Route::new(GET, "/admin/v1/jobs/{jobId}", Admin, "jobs_get", "A job",
+            wait!(|s, r, p| admin_result(admin::get_job(s, p[0]).await))).ok::<wire::AdminOk>("200", "The job"),
+        Route::new(POST, "/admin/v1/jobs/{jobId}/retry", Admin, "jobs_retry", "Retry a dead job",
+            wait!(|s, r, p| admin_result(admin::retry_job(s, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Requeued"),
+
+        // ── admin: guilds, moderation, servers, Shield ──────────────────────────────────────
+        Route::new(GET, "/admin/v1/guilds", Admin, "guilds_list", "Guilds",
+            now!(|s, r, p| admin_result(admin_guilds::list_guilds(s, r)))).ok::<wire::AdminOk>("200", "Guilds"),
+        Route::new(POST, "/admin/v1/guilds", Admin, "guilds_create", "Register a guild",
+            wait!(|s, r, p| admin_result(admin_guilds::create_guild(s, r).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("201", "Registered"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}", Admin, "guilds_get", "A guild",
+            now!(|s, r, p| admin_result(admin_guilds::get_guild(s, p[0])))).ok::<wire::AdminOk>("200", "The guild"),
+        Route::new(PATCH, "/admin/v1/guilds/{guildId}", Admin, "guilds_update", "Change a guild",
+            wait!(|s, r, p| admin_result(admin_guilds::update_guild(s, r, p[0]).await))).ok::<wire::AdminOk>("200", "The guild"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/keys", Admin, "guild_keys_list", "A guild's API keys",
+            now!(|s, r, p| admin_result(admin_guilds::list_keys(s, p[0])))).ok::<wire::AdminOk>("200", "Keys"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/keys", Admin, "guild_keys_issue", "Issue a guild API key (shown once)",
+            wait!(|s, r, p| admin_result(admin_guilds::issue_key(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("201", "The key"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/bans", Admin, "guild_bans_list", "Active bans",
+            now!(|s, r, p| admin_result(admin_guilds::active(s, p[0], ModKind::Ban)))).ok::<wire::AdminOk>("200", "Bans"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/mutes", Admin, "guild_mutes_list", "Active mutes",
+            now!(|s, r, p| admin_result(admin_guilds::active(s, p[0], ModKind::Mute)))).ok::<wire::AdminOk>("200", "Mutes"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/bans", Admin, "guild_bans_create", "Ban a player",
+            wait!(|s, r, p| admin_result(admin_guilds::create_mod(s, r, p[0], ModKind::Ban).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Banned"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/mutes", Admin, "guild_mutes_create", "Mute a player",
+            wait!(|s, r, p| admin_result(admin_guilds::create_mod(s, r, p[0], ModKind::Mute).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Muted"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/bans/{robloxId}", Admin, "guild_bans_revoke", "Lift a ban",
+            wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Ban).await))).ok::<wire::AdminOk>("2XX", "Lifted"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/mutes/{robloxId}", Admin, "guild_mutes_revoke", "Lift a mute",
+            wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Mute).await))).ok::<wire::AdminOk>("2XX", "Lifted"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/servers", Admin, "guild_servers", "Live game servers",
+            now!(|s, r, p| admin_result(admin_guilds::live_servers(s, p[0])))).ok::<wire::AdminOk>("200", "Servers"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/games", Admin, "guild_games", "Registered games",
+            now!(|s, r, p| admin_result(admin_guilds::games(s, p[0])))).ok::<wire::AdminOk>("200", "Games"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/servers/{serverId}/commands", Admin, "guild_server_commands", "A server's pending commands",
+            now!(|s, r, p| admin_result(admin_guilds::pending(s, p[0], p[1])))).ok::<wire::AdminOk>("200", "Commands"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/commands", Admin, "guild_commands_enqueue", "Send a command to game servers",
+            wait!(|s, r, p| admin_result(admin_guilds::enqueue(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Queued"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/audit", Admin, "guild_audit", "A guild's audit log",
+            now!(|s, r, p| admin_result(admin_guilds::guild_audit(s, r, p[0])))).ok::<wire::AdminOk>("200", "Entries"),
+        Route::new(POST, "/admin/v1/shield/flags", Admin, "shield_flag", "Flag a player in Shield",
+            wait!(|s, r, p| admin_result(admin_guilds::flag(s, r).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Flagged"),
+        Route::new(GET, "/admin/v1/shield/flags/{robloxId}", Admin, "shield_flag_get", "A Shield flag",
+            now!(|s, r, p| admin_result(admin_guilds::get_flag(s, p[0])))).ok::<wire::AdminOk>("200", "The flag"),
+        Route::new(DELETE, "/admin/v1/shield/flags/{robloxId}", Admin, "shield_unflag", "Remove a Shield flag",
+            wait!(|s, r, p| admin_result(admin_guilds::unflag(s, p[0]).await))).ok::<wire::AdminOk>("200", "Removed"),
+        Route::new(PUT, "/admin/v1/shield/allowlist/{guildId}", Admin, "shield_allow", "Let a guild see Shield",
+            wait!(|s, r, p| admin_result(admin_guilds::allowlist(s, p[0], true).await))).ok::<wire::AdminOk>("200", "Allowed"),
+        Route::new(DELETE, "/admin/v1/shield/allowlist/{guildId}", Admin, "shield_disallow", "Stop a guild seeing Shield",
+            wait!(|s, r, p| admin_result(admin_guilds::allowlist(s, p[0], false).await))).ok::<wire::AdminOk>("200", "Removed"),
+
+        // ── admin: Discord (links, role bridge, sync-all) ───────────────────────────────────
+        Route::new(GET, "/admin/v1/guilds/{guildId}/links", Admin, "links_list", "Account links",
+            now!(|s, r, p| admin_result(admin_discord::list_links(s, r, p[0])))).ok::<wire::AdminOk>("200", "Links"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/links", Admin, "links_import", "Import account links (JSON or CSV)",
+            wait!(|s, r, p| admin_result(admin_discord::import_links(s, r, p[0]).await))).codes(ADMIN_CODES).ok::<wire::AdminOk>("2XX", "Imported"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/links/{discordId}", Admin, "links_get", "One account link",
+            now!(|s, r, p| admin_result(admin_discord::get_link(s, p[0], p[1])))).ok::<wire::AdminOk>("200", "The link"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/links/{discordId}", Admin, "links_remove", "Remove an account link",
+            wait!(|s, r, p| admin_result(admin_discord::remove_link(s, p[0], p[1]).await))).ok::<wire::AdminOk>("200", "Removed"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/role-bridge-key", Admin, "bridge_key_issue", "Issue the role-bridge key (shown once)",
+            wait!(|s, r, p| admin_result(admin_discord::issue_bridge_key(s, p[0]).await))).ok::<wire::AdminOk>("2XX", "The key"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/role-bridge-key", Admin, "bridge_key_remove", "Remove the role-bridge key",
+            wait!(|s, r, p| admin_result(admin_discord::remove_bridge_key(s, p[0]).await))).ok::<wire::AdminOk>("200", "Removed"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/sync-all", Admin, "sync_all_start", "Start a sync-all",
+            wait!(|s, r, p| admin_result(admin_discord::start_sync(s, p[0]).await))).codes(ADMIN_SYNC_CODES).ok::<wire::AdminOk>("2XX", "Started"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/sync-all", Admin, "sync_all_progress", "Progress of a sync-all",
+            now!(|s, r, p| admin_result(admin_discord::sync_progress(s, p[0])))).codes(ADMIN_SYNC_CODES).ok::<wire::AdminOk>("200", "Progress"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/sync-all", Admin, "sync_all_cancel", "Cancel a sync-all",
+            wait!(|s, r, p| admin_result(admin_discord::cancel_sync(s, p[0]).await))).codes(ADMIN_SYNC_CODES).ok::<wire::AdminOk>("2XX", "Cancelled"),
+    ]
+    .into_iter()
+    .map(|r| if r.family == RoleBridge { r.open() } else { r })
+    .collect()
+}

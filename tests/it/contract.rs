@@ -1,0 +1,489 @@
+//! The contract: the route table, the OpenAPI document generated from it (committed as
+//! `docs/openapi.json`, served at `/openapi.json`), and the wire rules every family shares.
+//! Every answer any test receives through the harness is also checked against the document
+//! (see `spec.rs`).
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use roster_api::routes::{Auth, Family, ROUTES};
+use roster_api::wire::{self, MemberBody, SetRankBody};
+use serde_json::{Map, Value, json};
+
+use crate::harness::{Backend, GROUP, GUILD, TestApp};
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+
+/// `docs/openapi.json` is the generated document. Regenerate it with
+/// `ROSTER_UPDATE_OPENAPI=1 cargo nextest run -E 'test(openapi_document_is_committed)'`.
+#[test]
+fn openapi_document_is_committed() {
+    let generated = roster_api::openapi::document_text();
+    if std::env::var_os("ROSTER_UPDATE_OPENAPI").is_some() {
+        std::fs::write(COMMITTED, &generated).expect("write docs/openapi.json");
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from the document the route table generates; regenerate it with \
+         `ROSTER_UPDATE_OPENAPI=1 cargo nextest run -E 'test(openapi_document_is_committed)'` and commit it"
+    );
+}
+
+#[test]
+fn the_table_is_consistent() {
+    let mut seen = HashSet::new();
+    let mut ids = HashSet::new();
+    for r in ROUTES.iter() {
+        assert!(
+            seen.insert((r.method.clone(), r.path)),
+            "{} {} is declared twice",
+            r.method,
+            r.path
+        );
+        assert!(ids.insert(r.id), "operationId {} is used twice", r.id);
+        assert!(
+            r.params().count() <= 4,
+            "{} has too many parameters",
+            r.path
+        );
+        assert!(
+            r.answers
+                .iter()
+                .any(|a| a.status.starts_with('1') || a.status.starts_with('2')),
+            "{} {} declares no successful answer",
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            Family::of(
+                &r.path
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            ),
+            r.family,
+            "{} is declared in a family its path does not lead to (unknown neighbours would answer in another envelope)",
+            r.path
+        );
+    }
+    // The families' routes, as the document lists them.
+    let doc = roster_api::openapi::document();
+    let count: usize = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .map(|item| item.as_object().map_or(0, |m| m.len()))
+        .sum();
+    assert_eq!(
+        count,
+        ROUTES.len(),
+        "every route is one operation of the document"
+    );
+}
+
+#[test]
+fn typed_bodies_name_the_field_and_the_rule() {
+    let map = |v: Value| -> Map<String, Value> { v.as_object().cloned().expect("object") };
+    let b: MemberBody = wire::typed(&map(json!({"robloxUserId": "12"}))).expect("string id");
+    assert_eq!(b.roblox_user_id, wire::IdInput(12));
+    let b: MemberBody = wire::typed(&map(json!({"robloxUserId": 13}))).expect("number id");
+    assert_eq!(b.roblox_user_id, wire::IdInput(13));
+    for bad in [
+        json!(0),
+        json!(-1),
+        json!("1e3"),
+        json!(1.5),
+        json!(true),
+        json!(null),
+        json!(""),
+    ] {
+        let e =
+            wire::typed::<MemberBody>(&map(json!({ "robloxUserId": bad }))).expect_err("refused");
+        assert_eq!(e.0, format!("`robloxUserId` {}", wire::ID_RULE), "{bad}");
+    }
+    let e = wire::typed::<SetRankBody>(&map(json!({"robloxUserId": 1}))).expect_err("refused");
+    assert_eq!(e.0, "`rankId` is required");
+    for bad in [json!(0), json!(255), json!("5"), json!(2.5)] {
+        let e = wire::typed::<SetRankBody>(&map(json!({"robloxUserId": 1, "rankId": bad})))
+            .expect_err("refused");
+        assert_eq!(e.0, format!("`rankId` {}", wire::RANK_RULE), "{bad}");
+    }
+}
+
+fn placeholder(param: &str) -> String {
+    match param {
+        "groupId" => GROUP.to_string(),
+        "guildId" => GUILD.to_string(),
+        "jobId" => "job_01JAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        _ => "1".into(),
+    }
+}
+
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) => placeholder(p),
+                None => s.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn call(
+    app: &TestApp,
+    auth: Auth,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> crate::harness::Answer {
+    let admin = format!("Bearer {}", app.admin_token);
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    match auth {
+        Auth::GroupKey => headers.push(("x-api-key", &app.api_key)),
+        Auth::GuildKey => headers.push(("x-api-key", &app.guild_key)),
+        Auth::AdminToken => headers.push(("authorization", &admin)),
+        Auth::None => {}
+    }
+    app.request(method, path, &headers, body).await
+}
+
+/// Every entry of the table is reached by a request to its path and method: the answer comes
+/// from its handler, not from the router's 404 or 405 (whose message is `no route …` or names
+/// the method). Every answer is checked against the document on the way.
+async fn every_route_is_reached(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    for r in ROUTES.iter() {
+        if r.path.starts_with("/ws/") {
+            continue; // reached below without an upgrade
+        }
+        let path = concrete(r.path);
+        let body = (r.method != Method::GET && r.method != Method::DELETE).then_some("{}");
+        let a = call(&app, r.auth, r.method.clone(), &path, body).await;
+        let text = a.body.to_string();
+        assert!(
+            a.status != 405 && !text.contains("no route"),
+            "{} {path} did not reach its handler: {} {text}",
+            r.method,
+            a.status
+        );
+    }
+    let ws = call(
+        &app,
+        Auth::GuildKey,
+        Method::GET,
+        &format!("/ws/guilds/{GUILD}/roblox"),
+        None,
+    )
+    .await;
+    assert_eq!(ws.status, 400);
+    assert!(
+        ws.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("websocket"),
+        "{:?}",
+        ws.body
+    );
+    app.finish_allowing_dead(usize::MAX).await;
+}
+
+/// Wrong methods answer 405 with `Allow` in the family's envelope (404 on the role bridge, as
+/// NamelessMC's own bot does); unknown paths answer 404 in the envelope their prefix names.
+async fn routing_errors_in_each_family(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let a = call(
+        &app,
+        Auth::GroupKey,
+        Method::DELETE,
+        &format!("/v1/groups/{GROUP}/promote"),
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(a.headers["allow"], "POST");
+    let a = call(
+        &app,
+        Auth::GuildKey,
+        Method::PUT,
+        &format!("/guilds/{GUILD}/audit-logs"),
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.body["status"].as_str()), (405, Some("error")));
+    assert_eq!(a.headers["allow"], "GET, POST");
+    let a = call(
+        &app,
+        Auth::AdminToken,
+        Method::PUT,
+        "/admin/v1/groups",
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(a.headers["allow"], "GET, POST");
+    let a = call(&app, Auth::None, Method::GET, "/applyRoleChanges", None).await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (404, Some("bad_request"))
+    );
+    let a = call(&app, Auth::None, Method::POST, "/healthz", None).await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.headers["allow"], "GET");
+
+    let a = call(&app, Auth::GuildKey, Method::GET, "/api/server/info", None).await;
+    assert_eq!(a.status, 404);
+    assert_eq!(
+        (a.body["success"].as_bool(), a.code()),
+        (Some(false), "NOT_FOUND"),
+        "{:?}",
+        a.body
+    );
+    let a = call(
+        &app,
+        Auth::GuildKey,
+        Method::GET,
+        "/moderation/x/nothing",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            a.status,
+            a.body["error"].as_str(),
+            a.body["status"].as_str()
+        ),
+        (404, Some("NOT_FOUND"), Some("error"))
+    );
+    let a = call(&app, Auth::None, Method::GET, "/admin/v1/nothing", None).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (401, "UNAUTHORIZED"),
+        "the admin family asks for the token first"
+    );
+    let a = call(
+        &app,
+        Auth::AdminToken,
+        Method::GET,
+        "/admin/v1/nothing",
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (404, "NOT_FOUND"));
+    app.finish().await;
+}
+
+/// A body over `server.body_limit_bytes` is 413 in the envelope of the family it was sent to.
+async fn oversize_bodies_in_each_family(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let limit = app.ctx().config.server.body_limit_bytes as usize;
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(limit));
+    let a = call(
+        &app,
+        Auth::GroupKey,
+        Method::POST,
+        &format!("/v1/groups/{GROUP}/promote"),
+        Some(&big),
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (413, "PAYLOAD_TOO_LARGE"));
+    let a = call(
+        &app,
+        Auth::GuildKey,
+        Method::POST,
+        &format!("/moderation/{GUILD}/roblox/ban"),
+        Some(&big),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str(), a.code()),
+        (413, Some("error"), "PAYLOAD_TOO_LARGE"),
+        "{:?}",
+        a.body
+    );
+    assert_eq!(a.body["code"], 413);
+    let a = call(
+        &app,
+        Auth::None,
+        Method::POST,
+        "/applyRoleChanges",
+        Some(&big),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (413, Some("bad_request")),
+        "{:?}",
+        a.body
+    );
+    let a = call(
+        &app,
+        Auth::None,
+        Method::POST,
+        "/api/group/deny-request",
+        Some(&big),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["success"].as_bool(), a.code()),
+        (413, Some(false), "PAYLOAD_TOO_LARGE")
+    );
+    app.finish().await;
+}
+
+/// A JSON body is read whatever its Content-Type says — as `curl -d` sends it (form), as Roblox
+/// and websites send it (none, `text/plain`) — and `[]` counts as `{}`.
+async fn json_bodies_whatever_the_content_type(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let users = [103u64, 104, 105];
+    for (ct, user) in [
+        (Some("application/x-www-form-urlencoded"), users[0]),
+        (None, users[1]),
+        (Some("text/plain"), users[2]),
+    ] {
+        let mut headers = vec![("x-api-key", app.api_key.as_str())];
+        if let Some(ct) = ct {
+            headers.push(("content-type", ct));
+        }
+        let body = json!({"robloxUserId": user, "rankId": 10}).to_string();
+        let a = app
+            .request(
+                Method::POST,
+                &format!("/v1/groups/{GROUP}/rank"),
+                &headers,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{ct:?}: {:?}", a.body);
+        assert_eq!(
+            (a.body["robloxUserId"].as_u64(), a.body["newRank"].as_u64()),
+            (Some(user), Some(10)),
+            "{:?}",
+            a.body
+        );
+        let mut headers = vec![("x-api-key", app.guild_key.as_str())];
+        if let Some(ct) = ct {
+            headers.push(("content-type", ct));
+        }
+        let ban = json!({"identifier": user.to_string(), "reason": "contract"}).to_string();
+        let a = app
+            .request(
+                Method::POST,
+                &format!("/moderation/{GUILD}/roblox/ban"),
+                &headers,
+                Some(&ban),
+            )
+            .await;
+        assert!(a.status < 300, "{ct:?}: {} {:?}", a.status, a.body);
+    }
+    // `[]` is an empty object: the field it lacks is named.
+    let a = app
+        .request(
+            Method::POST,
+            &format!("/v1/groups/{GROUP}/promote"),
+            &[("x-api-key", app.api_key.as_str())],
+            Some("[]"),
+        )
+        .await;
+    assert_eq!((a.status, a.code()), (400, "BAD_REQUEST"));
+    assert_eq!(a.body["message"], "`robloxUserId` is required");
+    app.finish().await;
+}
+
+async fn openapi_is_served(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let a = app.request(Method::GET, "/openapi.json", &[], None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, roster_api::openapi::document());
+    assert_eq!(a.body["openapi"], "3.1.0");
+    app.finish().await;
+}
+
+crate::both_backends!(
+    every_route_is_reached,
+    routing_errors_in_each_family,
+    oversize_bodies_in_each_family,
+    json_bodies_whatever_the_content_type,
+    openapi_is_served,
+);
+
+/// The harness's check refuses what the document does not declare (so every test's answers are
+/// really held to it).
+#[test]
+fn the_harness_refuses_answers_the_document_does_not_declare() {
+    let refused =
+        |method: &'static str, path: &'static str, status: u16, ct: &'static str, body: Value| {
+            std::panic::catch_unwind(move || {
+                crate::spec::check(method, path, status, Some(ct), &body)
+            })
+            .is_err()
+        };
+    let usage = json!({"groupId": 1, "plan": "free", "period": "2026-12", "count": 1, "allowance": null,
+        "overage": false, "resetsAt": "2027-01-01T00:00:00Z",
+        "usage": {"period": "2026-12", "count": 1, "allowance": null, "overage": false, "resetsAt": "2027-01-01T00:00:00Z"}});
+    assert!(!refused(
+        "GET",
+        "/v1/groups/1/usage",
+        200,
+        "application/json",
+        usage.clone()
+    ));
+    let mut wrong = usage.clone();
+    wrong["count"] = json!("one");
+    assert!(
+        refused("GET", "/v1/groups/1/usage", 200, "application/json", wrong),
+        "a wrong field type"
+    );
+    assert!(
+        refused(
+            "GET",
+            "/v1/groups/1/usage",
+            201,
+            "application/json",
+            usage.clone()
+        ),
+        "an undeclared status"
+    );
+    assert!(
+        refused(
+            "GET",
+            "/v1/groups/1/usage",
+            200,
+            "text/plain",
+            Value::String("x".into())
+        ),
+        "text for JSON"
+    );
+    let undeclared_code = json!({"error": "TEAPOT", "message": "no"});
+    assert!(
+        refused(
+            "GET",
+            "/v1/groups/1/usage",
+            418,
+            "application/json",
+            undeclared_code
+        ),
+        "an undeclared error code"
+    );
+    let declared_code = json!({"error": "GROUP_NOT_FOUND", "message": "no"});
+    assert!(!refused(
+        "GET",
+        "/v1/groups/1/usage",
+        404,
+        "application/json",
+        declared_code
+    ));
+    let guild_error_in_ranking_shape = json!({"error": "NOT_FOUND", "message": "no"});
+    assert!(
+        refused(
+            "GET",
+            "/moderation/1/nothing",
+            404,
+            "application/json",
+            guild_error_in_ranking_shape
+        ),
+        "another family's envelope"
+    );
+}
