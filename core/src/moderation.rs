@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::{self, AuditEntry, Tenant};
+use crate::clock::WholeSeconds;
 use crate::context::Ctx;
 use crate::error::CoreError;
 use crate::guilds::{self, GuildRecord};
@@ -392,7 +393,7 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
             kind: "mute".into(),
             target_id: Some(u.to_string()),
             reason: Some(n.reason.clone()),
-            data: Some(json!({"mute_id": id, "expires_at": record.expires_at})),
+            data: Some(json!({"mute_id": id, "expires_at": WholeSeconds::opt(record.expires_at)})),
             ttl: None,
         }),
         _ => None,
@@ -468,7 +469,7 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
                     "id": id,
                     "reason": n.reason,
                     "duration_seconds": n.duration.map(|d| d.as_secs()),
-                    "expires_at": record.expires_at,
+                    "expires_at": WholeSeconds::opt(record.expires_at),
                     "place_id": n.place_id,
                     "source": n.source,
                     "identifier_kind": match n.identifier { Identifier::Roblox(_) => "roblox", Identifier::Discord(_) => "discord" },
@@ -497,7 +498,7 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
         n.guild,
         json!({"type": format!("moderation.{}", n.kind.as_str()), "data": {
             "id": id, "identifier": n.identifier.to_string(), "reason": n.reason,
-            "expires_at": record.expires_at, "place_id": n.place_id,
+            "expires_at": WholeSeconds::opt(record.expires_at), "place_id": n.place_id,
         }}),
     );
     metrics::counter!("roster_moderation_actions_total", "action" => format!("{}.create", n.kind.as_str())).increment(1);
@@ -740,7 +741,7 @@ pub async fn expire(ctx: &Ctx) -> Result<u64, CoreError> {
                     action: format!("{}.expire", r.kind.as_str()),
                     actor_id: None,
                     target_id: Some(r.identifier.to_string()),
-                    metadata: json!({"id": r.id, "expires_at": r.expires_at}),
+                    metadata: json!({"id": r.id, "expires_at": WholeSeconds::opt(r.expires_at)}),
                     created_at: now,
                 },
             )?;

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::audit::{self, AuditEntry, Tenant};
+use crate::clock::WholeSeconds;
 use crate::context::Ctx;
 use crate::error::CoreError;
 use crate::ids::GuildId;
@@ -93,7 +94,7 @@ impl Command {
             "type": self.kind,
             "target_id": self.target_id,
             "reason": self.reason,
-            "issued_at": self.issued_at,
+            "issued_at": WholeSeconds(self.issued_at),
         });
         if let Some(d) = &self.data {
             v["data"] = d.clone();
@@ -604,7 +605,7 @@ pub async fn sweep(ctx: &Ctx) -> Result<ServerSweep, CoreError> {
                             target_id: c.target_id.clone(),
                             metadata: serde_json::json!({
                                 "command_id": c.id, "type": c.kind, "server_id": c.server_id,
-                                "deliveries": c.deliveries, "issued_at": c.issued_at,
+                                "deliveries": c.deliveries, "issued_at": WholeSeconds(c.issued_at),
                             }),
                             created_at: now,
                         },

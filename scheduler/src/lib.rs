@@ -2,7 +2,9 @@
 //!
 //! Cron only decides *when*; every sweep is an ordinary idempotent function that tolerates
 //! missed, late or repeated ticks (each replica of the control plane may fire it; a missed tick
-//! is not replayed, the next one catches up). Tests call the sweeps directly with a test clock.
+//! is not replayed, the next one catches up). Every sweep is declared once, in [`SWEEPS`]: its
+//! name (the `[scheduler]` key), the config field giving its cron schedule, and its function;
+//! [`run`] (started by `roster serve` and `roster dev`) schedules each entry of that table.
 //!
 //! Sweeps:
 //! - **vacuum** (`scheduler.vacuum`): removes queue tasks finished more than
@@ -16,10 +18,13 @@
 //!   expires commands older than `servers.command_ttl` (audit entry each), and wakes servers
 //!   whose unacknowledged commands are due for redelivery.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 
 use chrono::Utc;
 use roster_core::Ctx;
+use roster_core::config::SchedulerConfig;
 use roster_core::idempotency;
 use roster_core::jobs::facade::ops;
 use tokio_util::sync::CancellationToken;
@@ -67,7 +72,47 @@ pub async fn purge(ctx: &Ctx) -> Result<SweepReport, String> {
     Ok(SweepReport { removed: a + b })
 }
 
-async fn every(name: &'static str, expr: String, ctx: Ctx, stop: CancellationToken) {
+/// What a running sweep returns.
+pub type SweepFuture<'a> = Pin<Box<dyn Future<Output = Result<SweepReport, String>> + Send + 'a>>;
+
+/// One sweep: declared once, scheduled by [`run`].
+pub struct Sweep {
+    /// Its name: the `[scheduler]` key of its schedule, and the `sweep` label of its metrics.
+    pub name: &'static str,
+    /// Its six-field cron schedule, read from `[scheduler]`.
+    pub schedule: fn(&SchedulerConfig) -> &str,
+    /// What it does.
+    pub run: for<'a> fn(&'a Ctx) -> SweepFuture<'a>,
+}
+
+/// Every sweep. A field of [`SchedulerConfig`] without an entry here is a sweep that never runs
+/// (a test compares the two).
+pub const SWEEPS: &[Sweep] = &[
+    Sweep {
+        name: "vacuum",
+        schedule: |c| c.vacuum.as_str(),
+        run: |ctx| Box::pin(vacuum(ctx)),
+    },
+    Sweep {
+        name: "purge",
+        schedule: |c| c.purge.as_str(),
+        run: |ctx| Box::pin(purge(ctx)),
+    },
+    Sweep {
+        name: "moderation",
+        schedule: |c| c.moderation.as_str(),
+        run: |ctx| Box::pin(moderation(ctx)),
+    },
+    Sweep {
+        name: "servers",
+        schedule: |c| c.servers.as_str(),
+        run: |ctx| Box::pin(servers(ctx)),
+    },
+];
+
+async fn every(sweep: &'static Sweep, ctx: Ctx, stop: CancellationToken) {
+    let name = sweep.name;
+    let expr = (sweep.schedule)(&ctx.config.scheduler).to_owned();
     let schedule = match cron::Schedule::from_str(&expr) {
         Ok(s) => s,
         Err(e) => {
@@ -85,12 +130,7 @@ async fn every(name: &'static str, expr: String, ctx: Ctx, stop: CancellationTok
             _ = stop.cancelled() => return,
         }
         let started = std::time::Instant::now();
-        let result = match name {
-            "vacuum" => vacuum(&ctx).await,
-            "moderation" => moderation(&ctx).await,
-            "servers" => servers(&ctx).await,
-            _ => purge(&ctx).await,
-        };
+        let result = (sweep.run)(&ctx).await;
         metrics::histogram!("roster_sweep_seconds", "sweep" => name)
             .record(started.elapsed().as_secs_f64());
         match result {
@@ -107,19 +147,11 @@ async fn every(name: &'static str, expr: String, ctx: Ctx, stop: CancellationTok
     }
 }
 
-/// Runs every sweep on its schedule until `stop`.
+/// Runs every sweep of [`SWEEPS`] on its schedule until `stop`.
 pub async fn run(ctx: Ctx, stop: CancellationToken) {
-    let v = every(
-        "vacuum",
-        ctx.config.scheduler.vacuum.clone(),
-        ctx.clone(),
-        stop.clone(),
-    );
-    let p = every(
-        "purge",
-        ctx.config.scheduler.purge.clone(),
-        ctx.clone(),
-        stop.clone(),
-    );
-    tokio::join!(v, p);
+    let mut tasks = tokio::task::JoinSet::new();
+    for sweep in SWEEPS {
+        tasks.spawn(every(sweep, ctx.clone(), stop.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
 }

@@ -325,6 +325,21 @@ impl Answer {
     }
 }
 
+/// A cron schedule that does not come round while a test runs (2099).
+pub const NEVER: &str = "0 0 0 1 1 * 2099";
+
+/// Keeps the running scheduler away from every sweep, for tests that call a sweep function by
+/// hand with a test clock and count what it removed. Tests of what the running process does
+/// set short schedules instead.
+pub fn sweeps_by_hand(c: &mut Config) {
+    c.scheduler = roster_core::config::SchedulerConfig {
+        vacuum: NEVER.into(),
+        purge: NEVER.into(),
+        moderation: NEVER.into(),
+        servers: NEVER.into(),
+    };
+}
+
 /// The base test configuration.
 pub fn test_config(
     data: &Path,

@@ -11,7 +11,7 @@ use roster_core::clock::ManualClock;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Backend, GUILD, TestApp, TestOpts};
+use crate::harness::{Backend, GUILD, TestApp, TestOpts, sweeps_by_hand};
 
 fn status_path(kind: &str, ident: &str) -> String {
     format!("/moderation/{GUILD}/{kind}-status/{ident}")
@@ -220,6 +220,7 @@ async fn expiry_place_scope_and_identifiers() {
         Backend::Sqlite,
         TestOpts {
             clock: Some(clock.clone()),
+            tweak: Some(Arc::new(sweeps_by_hand)),
             ..Default::default()
         },
     )

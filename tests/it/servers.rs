@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::both_backends;
-use crate::harness::{Backend, GUILD, TestApp, TestOpts};
+use crate::harness::{Backend, GUILD, TestApp, TestOpts, sweeps_by_hand};
 
 both_backends!(long_poll_wakes_on_enqueue_and_times_out_empty);
 
@@ -97,6 +97,7 @@ async fn redelivery_after_visibility_timeout_and_expiry_after_ttl() {
         Backend::Sqlite,
         TestOpts {
             clock: Some(clock.clone()),
+            tweak: Some(std::sync::Arc::new(sweeps_by_hand)),
             ..Default::default()
         },
     )
@@ -232,11 +233,11 @@ async fn games_and_audience_fan_out() {
     app.finish().await;
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next text frame as JSON (skipping pings), within 10 s.
-async fn next_frame(ws: &mut Socket) -> Result<Value, tokio::time::error::Elapsed> {
+pub(crate) async fn next_frame(ws: &mut Socket) -> Result<Value, tokio::time::error::Elapsed> {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match ws.next().await {

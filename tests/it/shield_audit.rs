@@ -1,7 +1,8 @@
 //! Shield and the guild audit log.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Backend, GROUP, GUILD, TestApp};
 
@@ -188,5 +189,147 @@ async fn audit_log_lists_moderation_rank_changes_and_custom_entries() {
         .guild(Method::GET, "/guilds/111111111111111111/audit-logs", None)
         .await;
     assert_eq!(other.status, 403);
+    app.finish().await;
+}
+
+/// Every string in `v` that reads as a timestamp, with where it was.
+fn timestamps(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) if s.len() >= 19 && chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+            out.push((at.to_owned(), s.clone()));
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                timestamps(x, &format!("{at}[{i}]"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                timestamps(x, &format!("{at}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Guild-family answers and websocket frames carry timestamps as the guild reference shows them:
+/// RFC 3339, whole seconds, `Z` (`2026-04-12T18:33:21Z`), never the clock's nanoseconds. Runs on
+/// the system clock, whose readings have fractions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guild_family_timestamps_are_whole_seconds() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    let mut keep = |what: &str, a: &crate::harness::Answer| {
+        assert!(a.status < 300, "{what}: {} {:?}", a.status, a.body);
+        answers.push((what.to_owned(), a.body.clone()));
+    };
+    // A game server on the websocket and one polling.
+    let hb = app
+        .guild(
+            Method::POST,
+            "/roblox/servers/heartbeat",
+            Some(json!({"server_id": "srv-t", "place_id": 1818})),
+        )
+        .await;
+    keep("heartbeat", &hb);
+    let url = format!(
+        "{}/ws/guilds/{GUILD}/roblox?placeId=1818&serverId=ws-t",
+        app.base.replace("http", "ws")
+    );
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("x-api-key", app.guild_key.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    // Moderation: timed ban and mute.
+    for (kind, who) in [("ban", "700"), ("mute", "701")] {
+        let a = app
+            .guild(
+                Method::POST,
+                &format!("/moderation/{GUILD}/roblox/{kind}"),
+                Some(json!({"identifier": who, "reason": "Timed", "moderator_id": "1", "duration_seconds": 3600})),
+            )
+            .await;
+        keep(kind, &a);
+    }
+    for path in [
+        format!("/moderation/{GUILD}/ban-status/700"),
+        format!("/moderation/{GUILD}/mute-status/701"),
+        format!("/moderation/{GUILD}/roblox/bans/active"),
+        format!("/moderation/{GUILD}/roblox/mutes/active"),
+        "/roblox/servers/srv-t/commands".to_owned(),
+        format!("/guilds/{GUILD}/audit-logs"),
+    ] {
+        let a = app.guild(Method::GET, &path, None).await;
+        keep(&path, &a);
+    }
+    // Shield: an imported flag.
+    app.admin(Method::PUT, &format!("/shield/allowlist/{GUILD}"), None)
+        .await;
+    let a = app
+        .guild(
+            Method::POST,
+            "/shield/import",
+            Some(json!({"users": [{"roblox_id": 261, "reason": "Alt", "roblox_username": "Shedletsky"}]})),
+        )
+        .await;
+    keep("import", &a);
+    let a = app.guild(Method::GET, "/shield/check/261", None).await;
+    keep("shield check", &a);
+    // Account links.
+    let a = app
+        .admin(
+            Method::POST,
+            &format!("/guilds/{GUILD}/links"),
+            Some(json!({"discordId": "123456789012345678", "robloxId": 261, "robloxUsername": "Shedletsky"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let a = app
+        .guild(Method::GET, "/lookup/discord/123456789012345678", None)
+        .await;
+    keep("lookup", &a);
+    // The websocket's frames: the ban and mute events and their commands.
+    for i in 0..4 {
+        let f = crate::servers::next_frame(&mut ws).await.expect("frame");
+        answers.push((format!("frame {i}"), f));
+    }
+    ws.close(None).await.unwrap();
+
+    let mut found = Vec::new();
+    for (what, body) in &answers {
+        timestamps(body, what, &mut found);
+    }
+    let fields: std::collections::BTreeSet<String> = found
+        .iter()
+        .map(|(at, _)| {
+            at.rsplit('.')
+                .next()
+                .unwrap()
+                .trim_end_matches(|c: char| c == ']' || c.is_ascii_digit())
+                .trim_end_matches('[')
+                .to_owned()
+        })
+        .collect();
+    for expected in [
+        "created_at",
+        "expires_at",
+        "issued_at",
+        "flagged_at",
+        "verified_at",
+    ] {
+        assert!(
+            fields.contains(expected),
+            "no {expected} among the timestamps seen: {found:?}"
+        );
+    }
+    for (at, t) in &found {
+        let whole = chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        assert_eq!(t, &whole, "{at} is not in whole seconds with Z");
+    }
     app.finish().await;
 }

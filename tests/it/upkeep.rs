@@ -1,14 +1,19 @@
-//! The scheduler's sweeps, driven directly with a test clock (cron only decides when they run).
+//! The scheduler's sweeps: run by the assembled control plane on their cron schedules, and driven
+//! directly with a test clock where a test counts what one sweep removed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use reqwest::Method;
 use roster_core::clock::ManualClock;
-use serde_json::json;
+use roster_core::config::SchedulerConfig;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::both_backends;
-use crate::harness::{Backend, TestApp, TestOpts};
+use crate::harness::{Backend, GUILD, TestApp, TestOpts, sweeps_by_hand};
+use crate::servers::{Socket, next_frame};
 
 both_backends!(vacuum_removes_finished_tasks_only);
 
@@ -16,7 +21,10 @@ async fn vacuum_removes_finished_tasks_only(backend: Backend) {
     let app = TestApp::start_with(
         backend,
         TestOpts {
-            tweak: Some(Arc::new(|c| c.queue.vacuum_after = Duration::ZERO)),
+            tweak: Some(Arc::new(|c| {
+                sweeps_by_hand(c);
+                c.queue.vacuum_after = Duration::ZERO;
+            })),
             ..Default::default()
         },
     )
@@ -57,6 +65,7 @@ async fn purge_forgets_old_idempotency_keys_and_jobs() {
         Backend::Sqlite,
         TestOpts {
             clock: Some(clock.clone()),
+            tweak: Some(Arc::new(sweeps_by_hand)),
             ..Default::default()
         },
     )
@@ -171,4 +180,316 @@ async fn the_redis_vacuum_sweeps_in_steps_and_keeps_recent_tasks() {
         0,
         "a second sweep finds nothing"
     );
+}
+
+/// Every sweep once a second: what tests of the running process configure.
+fn sweeps_every_second(c: &mut roster_core::config::Config) {
+    c.scheduler.moderation = "*/1 * * * * *".into();
+    c.scheduler.servers = "*/1 * * * * *".into();
+}
+
+/// Polls a guild audit log until an entry for `action` shows up (the sweep runs on its own).
+async fn wait_audit(app: &TestApp, action: &str, what: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = app
+            .guild(
+                Method::GET,
+                &format!("/guilds/{GUILD}/audit-logs?action={action}"),
+                None,
+            )
+            .await;
+        assert_eq!(log.status, 200, "{:?}", log.body);
+        if let Some(e) = log.body["data"]["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .find(|e| what(e))
+        {
+            return e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {action} entry from the running sweep: {:?}",
+            log.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Frames from a websocket until `want` of them match; the others are skipped.
+async fn frames_until(ws: &mut Socket, mut want: Vec<(&str, &str)>) {
+    while !want.is_empty() {
+        let f = next_frame(ws).await.expect("frame");
+        let kind = match f["type"].as_str().unwrap() {
+            "command" => format!("command:{}", f["data"]["type"].as_str().unwrap()),
+            other => other.to_owned(),
+        };
+        let target = f["data"]["target_id"]
+            .as_str()
+            .or(f["data"]["identifier"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        want.retain(|(k, t)| !(*k == kind && *t == target));
+    }
+}
+
+/// `roster serve` runs the moderation sweep: a timed ban and a timed mute stop counting the
+/// moment they end, then the sweep records their end and tells the guild's live servers (an
+/// `unmute` command to a polling server; `moderation.unban`/`unmute` frames and the `unmute`
+/// command on a websocket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn running_control_plane_ends_timed_bans_and_mutes() {
+    let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap());
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        TestOpts {
+            clock: Some(clock.clone()),
+            tweak: Some(Arc::new(sweeps_every_second)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // One server polling over HTTP, one on the websocket.
+    let hb = app
+        .guild(
+            Method::POST,
+            "/roblox/servers/heartbeat",
+            Some(json!({"server_id": "srv-http", "place_id": 1818})),
+        )
+        .await;
+    assert_eq!(hb.status, 200, "{:?}", hb.body);
+    let url = format!(
+        "{}/ws/guilds/{GUILD}/roblox?placeId=1818&serverId=srv-ws",
+        app.base.replace("http", "ws")
+    );
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("x-api-key", app.guild_key.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let poll = |server: &'static str| {
+        let app = &app;
+        async move {
+            let a = app
+                .guild(
+                    Method::GET,
+                    &format!("/roblox/servers/{server}/commands"),
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, 200, "{:?}", a.body);
+            a.body["data"]["commands"].as_array().unwrap().clone()
+        }
+    };
+    for (kind, target) in [("ban", "500"), ("mute", "501")] {
+        let a = app
+            .guild(
+                Method::POST,
+                &format!("/moderation/{GUILD}/roblox/{kind}"),
+                Some(json!({"identifier": target, "reason": "Timed", "duration_seconds": 2})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        let s = app
+            .guild(
+                Method::GET,
+                &format!("/moderation/{GUILD}/{kind}-status/{target}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            s.body["data"][format!("{kind}ned").replace("mutened", "muted")],
+            true
+        );
+    }
+    let cmds = poll("srv-http").await;
+    let kinds: Vec<&str> = cmds.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["kick", "mute"], "{cmds:?}");
+    frames_until(
+        &mut ws,
+        vec![
+            ("moderation.ban", "500"),
+            ("moderation.mute", "501"),
+            ("command:kick", "500"),
+            ("command:mute", "501"),
+        ],
+    )
+    .await;
+
+    clock.advance(chrono::Duration::seconds(3));
+    // Status checks stop counting them at once, sweep or not.
+    let s = app
+        .guild(
+            Method::GET,
+            &format!("/moderation/{GUILD}/ban-status/500"),
+            None,
+        )
+        .await;
+    assert_eq!(s.body["data"]["banned"], false, "{:?}", s.body);
+    let s = app
+        .guild(
+            Method::GET,
+            &format!("/moderation/{GUILD}/mute-status/501"),
+            None,
+        )
+        .await;
+    assert_eq!(s.body["data"]["muted"], false, "{:?}", s.body);
+    // The running sweep records their end...
+    let e = wait_audit(&app, "ban.expire", |e| e["target_id"] == "500").await;
+    assert!(e["metadata"]["id"].is_u64(), "{e:?}");
+    wait_audit(&app, "mute.expire", |e| e["target_id"] == "501").await;
+    // ...and tells the live servers.
+    let cmds = poll("srv-http").await;
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    assert_eq!(cmds[0]["type"], "unmute");
+    assert_eq!(cmds[0]["target_id"], "501");
+    frames_until(
+        &mut ws,
+        vec![
+            ("moderation.unban", "500"),
+            ("moderation.unmute", "501"),
+            ("command:unmute", "501"),
+        ],
+    )
+    .await;
+    // Once: the next ticks find nothing more to end.
+    let log = app
+        .guild(
+            Method::GET,
+            &format!("/guilds/{GUILD}/audit-logs?action=ban.expire"),
+            None,
+        )
+        .await;
+    assert_eq!(log.body["data"]["entries"].as_array().unwrap().len(), 1);
+    ws.close(None).await.unwrap();
+    app.finish().await;
+}
+
+/// `roster serve` runs the servers sweep: a server silent past `servers.dead_after` leaves the
+/// live list, and a command not acknowledged within its TTL expires with its audit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn running_control_plane_drops_dead_servers_and_expires_commands() {
+    let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap());
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        TestOpts {
+            clock: Some(clock.clone()),
+            tweak: Some(Arc::new(sweeps_every_second)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // The live list hides a silent server at once; dropping it is the sweep's job, seen in the
+    // `roster_live_game_servers` gauge (nextest runs each test in a process of its own).
+    let live = || {
+        let app = &app;
+        async move {
+            let m = app.request(Method::GET, "/metrics", &[], None).await;
+            let text = m.body.as_str().unwrap_or_default().to_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("roster_live_game_servers "))
+                .unwrap_or_else(|| panic!("no live-servers gauge: {text}"))
+                .trim()
+                .parse::<f64>()
+                .expect("gauge value")
+        }
+    };
+    let hb = app
+        .guild(
+            Method::POST,
+            "/roblox/servers/heartbeat",
+            Some(json!({"server_id": "srv-quiet", "place_id": 5})),
+        )
+        .await;
+    assert_eq!(hb.status, 200, "{:?}", hb.body);
+    let q = app
+        .admin(
+            Method::POST,
+            &format!("/guilds/{GUILD}/commands"),
+            Some(json!({"type": "kick", "targetId": "261", "serverId": "srv-quiet", "ttlSeconds": 120})),
+        )
+        .await;
+    assert_eq!(q.status, 201, "{:?}", q.body);
+    let command = q.body["commands"][0]["id"].clone();
+    assert!(command.is_string(), "{:?}", q.body);
+    assert_eq!(live().await, 1.0);
+
+    // Silent for longer than `servers.dead_after` (90 s): dropped by the running sweep.
+    clock.advance(chrono::Duration::seconds(91));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while live().await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead server was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The command is not due to expire yet.
+    let pending = app
+        .admin(
+            Method::GET,
+            &format!("/guilds/{GUILD}/servers/srv-quiet/commands"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        pending.body["commands"][0]["id"], command,
+        "{:?}",
+        pending.body
+    );
+
+    // Past its TTL (120 s): expired, with its audit entry, and never delivered.
+    clock.advance(chrono::Duration::seconds(30));
+    let e = wait_audit(&app, "command.expired", |e| {
+        e["metadata"]["command_id"] == command
+    })
+    .await;
+    assert_eq!(e["metadata"]["command_id"], command);
+    let pending = app
+        .admin(
+            Method::GET,
+            &format!("/guilds/{GUILD}/servers/srv-quiet/commands"),
+            None,
+        )
+        .await;
+    assert_eq!(pending.body["commands"], json!([]), "{:?}", pending.body);
+    let poll = app
+        .guild(Method::GET, "/roblox/servers/srv-quiet/commands", None)
+        .await;
+    assert_eq!(poll.body["data"]["commands"], json!([]));
+    app.finish().await;
+}
+
+/// Every `[scheduler]` key has its entry in the sweep table, which reads that very key: a sweep
+/// that is configured but missing from the table would never run.
+#[test]
+fn every_scheduler_key_is_a_sweep_in_the_table() {
+    let defaults = serde_json::to_value(SchedulerConfig::default()).unwrap();
+    let mut keys: Vec<&str> = defaults
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut names: Vec<&str> = roster_scheduler::SWEEPS.iter().map(|s| s.name).collect();
+    names.sort_unstable();
+    assert_eq!(keys, names, "[scheduler] keys vs. the sweep table");
+    // Each entry reads its own key: give every key a different schedule.
+    let distinct: serde_json::Map<String, Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ((*k).to_owned(), json!(format!("{i} * * * * *"))))
+        .collect();
+    let config: SchedulerConfig = serde_json::from_value(Value::Object(distinct.clone())).unwrap();
+    for s in roster_scheduler::SWEEPS {
+        assert_eq!(
+            Some((s.schedule)(&config)),
+            distinct[s.name].as_str(),
+            "sweep {} reads the wrong key",
+            s.name
+        );
+    }
 }

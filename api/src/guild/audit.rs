@@ -2,12 +2,37 @@
 //! entries written by integrations.
 
 use roster_core::audit::{self, AuditEntry, Tenant};
+use roster_core::clock::WholeSeconds;
 use roster_core::store::StoreExt as _;
 use serde_json::{Value, json};
 
 use super::{GuildError, GuildResult, authenticate, body, ok};
 use crate::http::Request;
 use crate::state::AppState;
+
+/// An audit entry as the guild family shows it (timestamps in whole seconds).
+#[derive(serde::Serialize)]
+struct EntryView<'a> {
+    id: u64,
+    action: &'a str,
+    actor_id: Option<&'a str>,
+    target_id: Option<&'a str>,
+    metadata: &'a Value,
+    created_at: WholeSeconds,
+}
+
+impl<'a> From<&'a AuditEntry> for EntryView<'a> {
+    fn from(e: &'a AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            action: &e.action,
+            actor_id: e.actor_id.as_deref(),
+            target_id: e.target_id.as_deref(),
+            metadata: &e.metadata,
+            created_at: WholeSeconds(e.created_at),
+        }
+    }
+}
 
 /// `GET /guilds/:guildId/audit-logs`
 pub(crate) fn list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
@@ -40,6 +65,7 @@ pub(crate) fn list(state: &AppState, req: &Request, guild: &str) -> GuildResult 
         cursor,
         action,
     )?;
+    let entries: Vec<EntryView<'_>> = entries.iter().map(EntryView::from).collect();
     Ok(ok(json!({"entries": entries, "next_cursor": next})))
 }
 

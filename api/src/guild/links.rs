@@ -2,7 +2,7 @@
 //! `/reverse`, `/guilds/:guildId/members` and `/guilds/:guildId/verified-users`. Discord ids are
 //! strings and Roblox ids numbers, as the reference shows them.
 
-use chrono::SecondsFormat;
+use roster_core::clock::WholeSeconds;
 use roster_core::links::{self, AccountLink};
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ fn full(l: &AccountLink) -> Value {
         "discord_id": l.discord_id.to_string(),
         "roblox_id": l.roblox_id,
         "roblox_username": l.roblox_username,
-        "verified_at": l.verified_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "verified_at": WholeSeconds(l.verified_at),
     })
 }
 

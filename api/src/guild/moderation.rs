@@ -1,7 +1,7 @@
 //! Moderation: the ban/mute status checks game servers make on every join (the hot path: an
 //! in-memory index, no store read), the active lists, and the pushes from game servers.
 
-use chrono::{DateTime, Utc};
+use roster_core::clock::WholeSeconds;
 use roster_core::moderation::{self, Identifier, ModKind, ModRecord, NewRecord, Source};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -32,8 +32,8 @@ struct BanInfo<'a> {
     id: u64,
     reason: &'a str,
     moderator_id: Option<&'a str>,
-    expires_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
+    expires_at: Option<WholeSeconds>,
+    created_at: WholeSeconds,
 }
 
 #[derive(Serialize)]
@@ -47,7 +47,7 @@ struct BanStatus<'a> {
 struct MuteInfo<'a> {
     id: u64,
     reason: &'a str,
-    expires_at: Option<DateTime<Utc>>,
+    expires_at: Option<WholeSeconds>,
 }
 
 #[derive(Serialize)]
@@ -77,8 +77,8 @@ pub(crate) fn ban_status(state: &AppState, req: &Request, guild: &str, raw: &str
                         id: r.id,
                         reason: &r.reason,
                         moderator_id: r.moderator_id.as_deref(),
-                        expires_at: r.expires_at,
-                        created_at: r.created_at,
+                        expires_at: WholeSeconds::opt(r.expires_at),
+                        created_at: WholeSeconds(r.created_at),
                     }),
                 }),
             ),
@@ -110,7 +110,7 @@ pub(crate) fn mute_status(state: &AppState, req: &Request, guild: &str, raw: &st
                 mute_info: Some(MuteInfo {
                     id: r.id,
                     reason: &r.reason,
-                    expires_at: r.expires_at,
+                    expires_at: WholeSeconds::opt(r.expires_at),
                 }),
             }),
             None => ok(MuteStatus {
@@ -124,8 +124,8 @@ pub(crate) fn mute_status(state: &AppState, req: &Request, guild: &str, raw: &st
 fn list_item(r: &ModRecord) -> Value {
     json!({
         "id": r.id, "identifier": r.identifier.to_string(), "reason": r.reason,
-        "expires_at": r.expires_at, "place_id": r.place_id, "moderator_id": r.moderator_id,
-        "created_at": r.created_at,
+        "expires_at": WholeSeconds::opt(r.expires_at), "place_id": r.place_id, "moderator_id": r.moderator_id,
+        "created_at": WholeSeconds(r.created_at),
     })
 }
 

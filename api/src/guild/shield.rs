@@ -1,11 +1,36 @@
 //! Shield: any guild key reads the cross-guild flagged-user list; allowlisted guilds import.
 
-use roster_core::shield::{self, ImportRow, MAX_BATCH};
+use roster_core::clock::WholeSeconds;
+use roster_core::shield::{self, ImportRow, MAX_BATCH, ShieldFlag};
 use serde_json::{Value, json};
 
 use super::{GuildError, GuildResult, authenticate, body, guild_record, ok};
 use crate::http::{self, Request};
 use crate::state::AppState;
+
+/// A flag as `/shield/check` shows it (the reference's fields; timestamps in whole seconds).
+#[derive(serde::Serialize)]
+struct FlagView<'a> {
+    roblox_id: &'a str,
+    roblox_username: Option<&'a str>,
+    reason: &'a str,
+    flagged_by: &'a str,
+    source: &'a str,
+    flagged_at: WholeSeconds,
+}
+
+impl<'a> From<&'a ShieldFlag> for FlagView<'a> {
+    fn from(f: &'a ShieldFlag) -> Self {
+        Self {
+            roblox_id: &f.roblox_id,
+            roblox_username: f.roblox_username.as_deref(),
+            reason: &f.reason,
+            flagged_by: &f.flagged_by,
+            source: &f.source,
+            flagged_at: WholeSeconds(f.flagged_at),
+        }
+    }
+}
 
 /// `GET /shield/check/:robloxId`
 pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
@@ -16,7 +41,7 @@ pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
         .filter(|n| *n > 0 && *n <= i64::MAX as u64)
         .ok_or_else(|| GuildError::bad("the Roblox id in the path must be a positive integer"))?;
     Ok(match shield::check(&state.ctx, id)? {
-        Some(f) => ok(json!({"flagged": true, "flag": f})),
+        Some(f) => ok(json!({"flagged": true, "flag": FlagView::from(&f)})),
         None => ok(json!({"flagged": false})),
     })
 }

@@ -5,8 +5,8 @@
 //! Writes become jobs; the handler waits up to `server.sync_wait` for the outcome and answers
 //! with it, or with 202 and the job id to poll.
 
-use chrono::SecondsFormat;
 use roster_core::bindings::{self, Binding, BindingPatch, BindingRule};
+use roster_core::clock::WholeSeconds;
 use roster_core::guilds::GuildRecord;
 use roster_core::ids::{JobId, RobloxUserId};
 use roster_core::jobs::discord::{
@@ -369,8 +369,8 @@ fn run_view(run: &SyncRun, now: chrono::DateTime<chrono::Utc>) -> Value {
         "listed": run.listed,
         "listing_done": run.listing_done,
         "pages": run.pages,
-        "started_at": run.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "finished_at": run.finished_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "started_at": WholeSeconds(run.started_at),
+        "finished_at": WholeSeconds::opt(run.finished_at),
         "eta_seconds": run.eta_seconds(now),
         "members_per_minute": (run.members_per_minute(now) * 10.0).round() / 10.0,
         "errors": run.errors,
@@ -582,7 +582,7 @@ pub(crate) fn job(state: &AppState, req: &Request, guild_raw: &str, job_raw: &st
         "status": rec.status,
         "result": result,
         "error": rec.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
-        "created_at": rec.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "finished_at": rec.finished_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "created_at": WholeSeconds(rec.created_at),
+        "finished_at": WholeSeconds::opt(rec.finished_at),
     })))
 }
