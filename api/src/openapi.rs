@@ -72,6 +72,15 @@ pub fn document() -> Value {
             s.contract = Contract::Serialize;
         })
         .into_generator();
+    // Request bodies are described as they are read (optional fields are optional), answers as
+    // they are written; both land in `components/schemas`.
+    let mut requests = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+            s.contract = Contract::Deserialize;
+        })
+        .into_generator();
     let ranking_error: Value = generator.subschema_for::<wire::RankingError>().to_value();
     let guild_error: Value = generator.subschema_for::<wire::GuildErrorBody>().to_value();
     let admin_error: Value = generator.subschema_for::<wire::AdminErrorBody>().to_value();
@@ -98,7 +107,7 @@ pub fn document() -> Value {
             op.insert("parameters".into(), Value::Array(params));
         }
         if let Some(body) = r.request {
-            let schema = body(&mut generator);
+            let schema = body(&mut requests);
             op.insert(
                 "requestBody".into(),
                 json!({
@@ -182,7 +191,16 @@ pub fn document() -> Value {
             .or_insert_with(|| Value::Object(Map::new()));
         item[r.method.as_str().to_ascii_lowercase()] = Value::Object(op);
     }
-    let schemas = generator.take_definitions(true);
+    let mut schemas = generator.take_definitions(true);
+    for (name, schema) in requests.take_definitions(true) {
+        if let Some(existing) = schemas.get(&name) {
+            assert_eq!(
+                existing, &schema,
+                "{name} is described differently as a request and as an answer"
+            );
+        }
+        schemas.insert(name, schema);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -19,6 +19,7 @@ use crate::guild::{self, finish};
 use crate::http::{self, Request};
 use crate::ranking::{self, Write};
 use crate::state::AppState;
+use crate::wire::guild::{self as gw, Data as GData};
 use crate::{admin, admin_discord, admin_guilds, health, rolebridge, wire};
 
 /// An API family: who calls it, how it authenticates, and its envelope.
@@ -603,25 +604,25 @@ fn table() -> Vec<Route> {
 
         // ── guild: moderation (the game-server hot path) ───────────────────────────────────
         Route::new(GET, "/moderation/{guildId}/ban-status/{identifier}", Guild, "ban_status", "Is a player banned (hot path)",
-            now!(|s, r, p| finish(guild::moderation::ban_status(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Status"),
+            now!(|s, r, p| finish(guild::moderation::ban_status(s, r, p[0], p[1])))).ok::<GData<gw::BanStatus<'static>>>("200", "Status"),
         Route::new(GET, "/moderation/{guildId}/mute-status/{identifier}", Guild, "mute_status", "Is a player muted",
-            now!(|s, r, p| finish(guild::moderation::mute_status(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Status"),
+            now!(|s, r, p| finish(guild::moderation::mute_status(s, r, p[0], p[1])))).ok::<GData<gw::MuteStatus<'static>>>("200", "Status"),
         Route::new(GET, "/moderation/{guildId}/roblox/bans/active", Guild, "moderation_active", "Active bans",
-            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Ban)))).id("bans_active").ok::<wire::GuildOk>("200", "Bans"),
+            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Ban)))).id("bans_active").ok::<GData<gw::ActiveBans>>("200", "Bans"),
         Route::new(GET, "/moderation/{guildId}/roblox/mutes/active", Guild, "moderation_active", "Active mutes",
-            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Mute)))).id("mutes_active").ok::<wire::GuildOk>("200", "Mutes"),
+            now!(|s, r, p| finish(guild::moderation::active(s, r, p[0], ModKind::Mute)))).id("mutes_active").ok::<GData<gw::ActiveMutes>>("200", "Mutes"),
         Route::new(POST, "/moderation/{guildId}/roblox/ban", Guild, "moderation_push", "Ban a player in every server",
             wait!(|s, r, p| finish(guild::moderation::create(s, r, p[0], ModKind::Ban).await))).id("ban")
-            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Banned"),
+            .body::<gw::PushBody>().codes(MOD_CODES).ok::<GData<gw::Banned>>("200", "Banned"),
         Route::new(POST, "/moderation/{guildId}/roblox/mute", Guild, "moderation_push", "Mute a player in every server",
             wait!(|s, r, p| finish(guild::moderation::create(s, r, p[0], ModKind::Mute).await))).id("mute")
-            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Muted"),
+            .body::<gw::PushBody>().codes(MOD_CODES).ok::<GData<gw::Muted>>("200", "Muted"),
         Route::new(POST, "/moderation/{guildId}/roblox/unban", Guild, "moderation_push", "Lift a ban",
             wait!(|s, r, p| finish(guild::moderation::revoke(s, r, p[0], ModKind::Ban).await))).id("unban")
-            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Unbanned"),
+            .body::<gw::PushBody>().codes(MOD_CODES).ok::<GData<gw::Unbanned>>("200", "Unbanned, or was not banned"),
         Route::new(POST, "/moderation/{guildId}/roblox/unmute", Guild, "moderation_push", "Lift a mute",
             wait!(|s, r, p| finish(guild::moderation::revoke(s, r, p[0], ModKind::Mute).await))).id("unmute")
-            .codes(MOD_CODES).ok::<wire::GuildOk>("2XX", "Unmuted"),
+            .body::<gw::PushBody>().codes(MOD_CODES).ok::<GData<gw::Unmuted>>("200", "Unmuted, or was not muted"),
 
         // ── guild: Shield ───────────────────────────────────────────────────────────────────
         Route::new(GET, "/shield/check/{robloxId}", Guild, "shield_check", "Is a player flagged by Shield",
@@ -633,13 +634,13 @@ fn table() -> Vec<Route> {
 
         // ── guild: game servers ─────────────────────────────────────────────────────────────
         Route::new(POST, "/roblox/games/register", Guild, "games_register", "Register a game (universe)",
-            wait!(|s, r, p| finish(guild::servers::register(s, r).await))).codes(&["CONFLICT"]).ok::<wire::GuildOk>("2XX", "Registered"),
+            wait!(|s, r, p| finish(guild::servers::register(s, r).await))).body::<gw::RegisterBody>().codes(&["CONFLICT"]).ok::<GData<gw::Registered>>("200", "Registered"),
         Route::new(POST, "/roblox/servers/heartbeat", Guild, "heartbeat", "A live server's heartbeat",
-            now!(|s, r, p| finish(guild::servers::heartbeat(s, r)))).ok::<wire::GuildOk>("200", "Recorded"),
+            now!(|s, r, p| finish(guild::servers::heartbeat(s, r)))).body::<gw::HeartbeatBody>().ok::<GData<gw::HeartbeatOk>>("200", "Recorded"),
         Route::new(GET, "/roblox/servers/{serverId}/commands", Guild, "commands", "Commands due for a server",
-            wait!(|s, r, p| finish(guild::servers::commands(s, r, p[0]).await))).ok::<wire::GuildOk>("200", "Commands"),
+            wait!(|s, r, p| finish(guild::servers::commands(s, r, p[0]).await))).ok::<GData<gw::Commands>>("200", "Commands"),
         Route::new(POST, "/roblox/servers/{serverId}/commands/{commandId}/ack", Guild, "command_ack", "Acknowledge a command",
-            now!(|s, r, p| finish(guild::servers::ack(s, r, p[0], p[1])))).ok::<wire::GuildOk>("200", "Acknowledged"),
+            now!(|s, r, p| finish(guild::servers::ack(s, r, p[0], p[1])))).ok::<GData<gw::Acked>>("200", "Acknowledged, or nothing pending with that id"),
         Route::new(GET, "/ws/guilds/{guildId}/roblox", Guild, "ws", "Websocket for commands (send an upgrade)",
             now!(|s, r, p| guild::GuildError::bad(
                 "this endpoint is a websocket: send GET with `Connection: Upgrade` and `Upgrade: websocket`",
@@ -647,9 +648,9 @@ fn table() -> Vec<Route> {
 
         // ── guild: audit ────────────────────────────────────────────────────────────────────
         Route::new(GET, "/guilds/{guildId}/audit-logs", Guild, "audit_list", "The guild's audit log",
-            now!(|s, r, p| finish(guild::audit::list(s, r, p[0])))).ok::<wire::GuildOk>("200", "Entries"),
+            now!(|s, r, p| finish(guild::audit::list(s, r, p[0])))).ok::<GData<gw::AuditPage<'static>>>("200", "Entries, newest first"),
         Route::new(POST, "/guilds/{guildId}/audit-logs", Guild, "audit_create", "Record an audit entry",
-            wait!(|s, r, p| finish(guild::audit::create(s, r, p[0]).await))).ok::<wire::GuildOk>("2XX", "Recorded"),
+            wait!(|s, r, p| finish(guild::audit::create(s, r, p[0]).await))).body::<gw::AuditBody>().ok::<GData<gw::Created>>("200", "Recorded"),
 
         // ── guild: account links ────────────────────────────────────────────────────────────
         Route::new(GET, "/lookup/discord/{discordId}", Guild, "lookup_discord", "The Roblox account of a Discord user",

@@ -9,28 +9,16 @@ use serde_json::{Value, json};
 use super::{GuildError, GuildResult, authenticate, body, ok};
 use crate::http::Request;
 use crate::state::AppState;
+use crate::wire;
 
-/// An audit entry as the guild family shows it (timestamps in whole seconds).
-#[derive(serde::Serialize)]
-struct EntryView<'a> {
-    id: u64,
-    action: &'a str,
-    actor_id: Option<&'a str>,
-    target_id: Option<&'a str>,
-    metadata: &'a Value,
-    created_at: WholeSeconds,
-}
-
-impl<'a> From<&'a AuditEntry> for EntryView<'a> {
-    fn from(e: &'a AuditEntry) -> Self {
-        Self {
-            id: e.id,
-            action: &e.action,
-            actor_id: e.actor_id.as_deref(),
-            target_id: e.target_id.as_deref(),
-            metadata: &e.metadata,
-            created_at: WholeSeconds(e.created_at),
-        }
+fn entry_view(e: &AuditEntry) -> wire::guild::AuditEntry<'_> {
+    wire::guild::AuditEntry {
+        id: e.id,
+        action: &e.action,
+        actor_id: e.actor_id.as_deref(),
+        target_id: e.target_id.as_deref(),
+        metadata: &e.metadata,
+        created_at: WholeSeconds(e.created_at),
     }
 }
 
@@ -65,8 +53,10 @@ pub(crate) fn list(state: &AppState, req: &Request, guild: &str) -> GuildResult 
         cursor,
         action,
     )?;
-    let entries: Vec<EntryView<'_>> = entries.iter().map(EntryView::from).collect();
-    Ok(ok(json!({"entries": entries, "next_cursor": next})))
+    Ok(ok(wire::guild::AuditPage {
+        entries: entries.iter().map(entry_view).collect(),
+        next_cursor: next,
+    }))
 }
 
 fn valid_action(a: &str) -> bool {
@@ -130,5 +120,5 @@ pub(crate) async fn create(state: &AppState, req: &Request, guild: &str) -> Guil
         .durable()
         .await
         .map_err(roster_core::CoreError::from)?;
-    Ok(ok(json!({"id": id})))
+    Ok(ok(wire::guild::Created { id }))
 }

@@ -3,12 +3,15 @@
 
 use roster_core::clock::WholeSeconds;
 use roster_core::moderation::{self, Identifier, ModKind, ModRecord, NewRecord, Source};
-use serde::Serialize;
-use serde_json::{Value, json};
 
-use super::{Caller, GuildError, GuildResult, authenticate, body, ok, ok_msg, opt_id, opt_str};
+use super::{Caller, GuildError, GuildResult, authenticate, body, ok, ok_msg};
 use crate::http::Request;
 use crate::state::AppState;
+use crate::wire;
+use crate::wire::guild::{
+    ActiveBans, ActiveMutes, BanInfo, BanStatus, Banned, ModItem, MuteInfo, MuteStatus, Muted,
+    PushBody, Unbanned, Unmuted,
+};
 
 fn place_param(req: &Request) -> Result<Option<u64>, GuildError> {
     match req.query.get("place_id") {
@@ -25,36 +28,6 @@ fn place_param(req: &Request) -> Result<Option<u64>, GuildError> {
 
 fn ident(raw: &str) -> Result<Identifier, GuildError> {
     Identifier::parse(raw).map_err(GuildError::from)
-}
-
-#[derive(Serialize)]
-struct BanInfo<'a> {
-    id: u64,
-    reason: &'a str,
-    moderator_id: Option<&'a str>,
-    expires_at: Option<WholeSeconds>,
-    created_at: WholeSeconds,
-}
-
-#[derive(Serialize)]
-struct BanStatus<'a> {
-    banned: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ban_info: Option<BanInfo<'a>>,
-}
-
-#[derive(Serialize)]
-struct MuteInfo<'a> {
-    id: u64,
-    reason: &'a str,
-    expires_at: Option<WholeSeconds>,
-}
-
-#[derive(Serialize)]
-struct MuteStatus<'a> {
-    muted: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mute_info: Option<MuteInfo<'a>>,
 }
 
 /// `GET /moderation/:guildId/ban-status/:identifier` (the hot path: an index lookup, no I/O).
@@ -121,19 +94,23 @@ pub(crate) fn mute_status(state: &AppState, req: &Request, guild: &str, raw: &st
     )
 }
 
-fn list_item(r: &ModRecord) -> Value {
-    json!({
-        "id": r.id, "identifier": r.identifier.to_string(), "reason": r.reason,
-        "expires_at": WholeSeconds::opt(r.expires_at), "place_id": r.place_id, "moderator_id": r.moderator_id,
-        "created_at": WholeSeconds(r.created_at),
-    })
+fn list_item(r: &ModRecord) -> ModItem {
+    ModItem {
+        id: r.id,
+        identifier: r.identifier.to_string(),
+        reason: r.reason.clone(),
+        expires_at: WholeSeconds::opt(r.expires_at),
+        place_id: r.place_id,
+        moderator_id: r.moderator_id.clone(),
+        created_at: WholeSeconds(r.created_at),
+    }
 }
 
 /// `GET /moderation/:guildId/roblox/bans/active` and `…/mutes/active`
 pub(crate) fn active(state: &AppState, req: &Request, guild: &str, kind: ModKind) -> GuildResult {
     let caller = authenticate(state, req, Some(guild))?;
     let now = state.ctx.clock.now();
-    let items: Vec<Value> = state
+    let items: Vec<ModItem> = state
         .ctx
         .moderation
         .active(caller.guild, kind, now)
@@ -141,44 +118,22 @@ pub(crate) fn active(state: &AppState, req: &Request, guild: &str, kind: ModKind
         .map(|r| list_item(r))
         .collect();
     Ok(match kind {
-        ModKind::Ban => ok(json!({ "bans": items })),
-        ModKind::Mute => ok(json!({ "mutes": items })),
+        ModKind::Ban => ok(ActiveBans { bans: items }),
+        ModKind::Mute => ok(ActiveMutes { mutes: items }),
     })
-}
-
-fn duration_field(
-    b: &serde_json::Map<String, Value>,
-) -> Result<Option<std::time::Duration>, GuildError> {
-    match b.get("duration_seconds") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 && n <= moderation::MAX_DURATION.as_secs() => {
-                Ok(Some(std::time::Duration::from_secs(n)))
-            }
-            _ => Err(GuildError::bad(
-                "`duration_seconds` must be a positive whole number of seconds up to ten years, or null for permanent",
-            )),
-        },
-    }
 }
 
 fn pushed(
     state: &AppState,
     req: &Request,
     guild: &str,
-) -> Result<(Caller, serde_json::Map<String, Value>, Identifier), GuildError> {
+) -> Result<(Caller, PushBody, Identifier), GuildError> {
     let b = body(req)?;
     // A body `guild_id` naming another guild is refused (403) by `authenticate`.
     let caller = authenticate(state, req, Some(guild))?;
-    let id = match b.get("identifier") {
-        Some(v) => Identifier::from_json(v)?,
-        None => {
-            return Err(GuildError::bad(
-                "`identifier` is required (a Roblox or Discord user id)",
-            ));
-        }
-    };
-    Ok((caller, b, id))
+    let push: PushBody = wire::typed(&b).map_err(|e| GuildError::bad(e.0))?;
+    let id = Identifier::from_json(&push.identifier.0)?;
+    Ok((caller, push, id))
 }
 
 /// `POST /moderation/:guildId/roblox/ban` and `…/mute`
@@ -195,17 +150,25 @@ pub(crate) async fn create(
             guild: caller.guild,
             kind,
             identifier,
-            reason: opt_str(&b, "reason", 1000)?.unwrap_or_default(),
-            moderator_id: opt_str(&b, "moderator_id", 64)?,
-            duration: duration_field(&b)?,
-            place_id: opt_id(&b, "place_id")?,
+            reason: b.reason.map(|t| t.0).unwrap_or_default(),
+            moderator_id: b.moderator_id.map(|t| t.0),
+            duration: b
+                .duration_seconds
+                .map(|d| std::time::Duration::from_secs(d.0)),
+            place_id: b.place_id.map(|p| p.0),
             source: Source::Roblox,
         },
     )
     .await?;
     Ok(match kind {
-        ModKind::Ban => ok(json!({"id": record.id, "banned": true})),
-        ModKind::Mute => ok(json!({"id": record.id, "muted": true})),
+        ModKind::Ban => ok(Banned {
+            id: record.id,
+            banned: true,
+        }),
+        ModKind::Mute => ok(Muted {
+            id: record.id,
+            muted: true,
+        }),
     })
 }
 
@@ -222,16 +185,16 @@ pub(crate) async fn revoke(
         caller.guild,
         kind,
         identifier,
-        opt_id(&b, "place_id")?,
-        opt_str(&b, "moderator_id", 64)?,
+        b.place_id.map(|p| p.0),
+        b.moderator_id.map(|t| t.0),
         Source::Roblox,
     )
     .await?;
     let done = !ended.is_empty();
     Ok(match (kind, done) {
-        (ModKind::Ban, true) => ok(json!({"unbanned": true})),
-        (ModKind::Ban, false) => ok_msg("User was not banned", Some(json!({"unbanned": false}))),
-        (ModKind::Mute, true) => ok(json!({"unmuted": true})),
-        (ModKind::Mute, false) => ok_msg("User was not muted", Some(json!({"unmuted": false}))),
+        (ModKind::Ban, true) => ok(Unbanned { unbanned: true }),
+        (ModKind::Ban, false) => ok_msg("User was not banned", Some(Unbanned { unbanned: false })),
+        (ModKind::Mute, true) => ok(Unmuted { unmuted: true }),
+        (ModKind::Mute, false) => ok_msg("User was not muted", Some(Unmuted { unmuted: false })),
     })
 }

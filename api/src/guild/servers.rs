@@ -3,25 +3,33 @@
 
 use std::time::Duration;
 
+use roster_core::clock::WholeSeconds;
 use roster_core::servers;
-use serde_json::{Value, json};
 
-use super::{
-    GuildError, GuildResult, authenticate, body, body_guild, ok, ok_msg, opt_id, opt_str, req_id,
-};
+use super::{GuildError, GuildResult, authenticate, body, body_guild, ok, ok_msg};
 use crate::http::Request;
 use crate::state::AppState;
+use crate::wire;
+use crate::wire::guild::{
+    Acked, Command, Commands, HeartbeatBody, HeartbeatOk, RegisterBody, Registered,
+};
 
 /// `POST /roblox/games/register`
 pub(crate) async fn register(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let named = body_guild(&b)?;
     let caller = authenticate(state, req, named.as_deref())?;
-    let place = req_id(&b, "place_id")?;
-    let universe = req_id(&b, "universe_id")?;
-    let name = opt_str(&b, "name", 100)?.unwrap_or_default();
-    servers::register_game(&state.ctx, caller.guild, place, universe, &name).await?;
-    Ok(ok(json!({"registered": true})))
+    let body: RegisterBody = wire::typed(&b).map_err(|e| GuildError::bad(e.0))?;
+    let name = body.name.map(|t| t.0).unwrap_or_default();
+    servers::register_game(
+        &state.ctx,
+        caller.guild,
+        body.place_id.0,
+        body.universe_id.0,
+        &name,
+    )
+    .await?;
+    Ok(ok(Registered { registered: true }))
 }
 
 /// `POST /roblox/servers/heartbeat`
@@ -29,23 +37,16 @@ pub(crate) fn heartbeat(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
     let named = body_guild(&b)?;
     let caller = authenticate(state, req, named.as_deref())?;
-    let server_id =
-        opt_str(&b, "server_id", 100)?.ok_or_else(|| GuildError::bad("`server_id` is required"))?;
-    let players = match b.get("player_count") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|n| *n <= 10_000).ok_or_else(|| {
-            GuildError::bad("`player_count` must be a whole number from 0 to 10000")
-        })? as u32),
-    };
+    let body: HeartbeatBody = wire::typed(&b).map_err(|e| GuildError::bad(e.0))?;
     servers::heartbeat(
         &state.ctx,
         caller.guild,
-        &server_id,
-        opt_id(&b, "place_id")?,
-        opt_id(&b, "universe_id")?,
-        players,
+        &body.server_id.0,
+        body.place_id.map(|p| p.0),
+        body.universe_id.map(|u| u.0),
+        body.player_count.map(|p| p.0),
     )?;
-    Ok(ok(json!({"ok": true})))
+    Ok(ok(HeartbeatOk { ok: true }))
 }
 
 /// `GET /roblox/servers/:serverId/commands[?wait=N]`
@@ -79,8 +80,18 @@ pub(crate) async fn commands(state: &AppState, req: &Request, server: &str) -> G
         notified.as_mut().enable();
         let taken = servers::take(ctx, caller.guild, server, 100)?;
         if !taken.is_empty() || tokio::time::Instant::now() >= deadline {
-            let list: Vec<Value> = taken.iter().map(servers::Command::wire).collect();
-            return Ok(ok(json!({ "commands": list })));
+            let commands = taken
+                .into_iter()
+                .map(|c| Command {
+                    id: c.id,
+                    kind: c.kind,
+                    target_id: c.target_id,
+                    reason: c.reason,
+                    issued_at: WholeSeconds(c.issued_at),
+                    data: c.data,
+                })
+                .collect();
+            return Ok(ok(Commands { commands }));
         }
         tokio::select! {
             _ = &mut notified => {}
@@ -98,11 +109,11 @@ pub(crate) fn ack(state: &AppState, req: &Request, server: &str, command: &str) 
         body(req)?;
     }
     if servers::ack(&state.ctx, caller.guild, server, command)? {
-        Ok(ok(json!({"acked": true})))
+        Ok(ok(Acked { acked: true }))
     } else {
         Ok(ok_msg(
             "No pending command with that id (already acknowledged, expired, or for another server)",
-            Some(json!({"acked": false})),
+            Some(Acked { acked: false }),
         ))
     }
 }

@@ -19,6 +19,8 @@ use serde_json::{Map, Value};
 
 use crate::http::Request;
 
+pub mod guild;
+
 /// Why a body was refused: a message naming the field and the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyError(pub String);

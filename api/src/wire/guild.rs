@@ -1,0 +1,414 @@
+//! Wire types of the guild family (`../shared/reference/guild-api.txt`): the envelope around
+//! each route's `data`, request bodies of the game-server routes, and their answers.
+//! Timestamps are RFC 3339 in whole seconds with `Z` ([`roster_core::clock::WholeSeconds`]).
+
+use std::borrow::Cow;
+
+use roster_core::clock::WholeSeconds;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::IdInput;
+
+/// The guild family's success envelope around a route's `data`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Data<T> {
+    /// Always `success`.
+    pub status: String,
+    /// The HTTP status.
+    pub code: u16,
+    /// A human message, on some answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The answer.
+    pub data: T,
+}
+
+/// A timestamp as the guild family writes it: RFC 3339, whole seconds, `Z`.
+#[derive(Debug, Clone, Copy)]
+pub struct Seconds;
+
+impl JsonSchema for Seconds {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "RFC 3339 in whole seconds, UTC (`2026-05-02T10:00:42Z`).",
+            "type": "string",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+        })
+    }
+}
+
+/// Text of at most `N` characters; a JSON number is taken as its digits (ids sent as numbers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<const N: usize>(pub String);
+
+impl<'de, const N: usize> Deserialize<'de> for Text<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s.chars().count() <= N => Ok(Text(s)),
+            Value::String(_) => Err(de::Error::custom(format!("must be at most {N} characters"))),
+            Value::Number(n) => Ok(Text(n.to_string())),
+            _ => Err(de::Error::custom("must be a string")),
+        }
+    }
+}
+
+impl<const N: usize> JsonSchema for Text<N> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Text{N}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": format!("Text of at most {N} characters (a number is taken as its digits)."),
+            "oneOf": [{"type": "string", "maxLength": N}, {"type": "number"}]
+        })
+    }
+}
+
+/// A Roblox user id, or a Discord user id: a number or a string of digits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRef(pub Value);
+
+impl<'de> Deserialize<'de> for UserRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(UserRef)
+    }
+}
+
+impl JsonSchema for UserRef {
+    fn schema_name() -> Cow<'static, str> {
+        "UserRef".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A Roblox user id or a Discord user id, as a number or a string of digits.",
+            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,20}$"}]
+        })
+    }
+}
+
+/// A ban or mute length: whole seconds, 1 to ten years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSecs(pub u64);
+
+impl<'de> Deserialize<'de> for DurationSecs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d)?
+            .as_u64()
+            .filter(|n| *n > 0 && *n <= roster_core::moderation::MAX_DURATION.as_secs())
+            .map(DurationSecs)
+            .ok_or_else(|| {
+                de::Error::custom(
+                    "must be a positive whole number of seconds up to ten years, or null for permanent",
+                )
+            })
+    }
+}
+
+impl JsonSchema for DurationSecs {
+    fn schema_name() -> Cow<'static, str> {
+        "DurationSeconds".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Whole seconds, up to ten years; null or absent for permanent.",
+            "type": "integer", "minimum": 1,
+            "maximum": roster_core::moderation::MAX_DURATION.as_secs()
+        })
+    }
+}
+
+/// Body of `POST /moderation/{guildId}/roblox/ban`, `…/mute`, `…/unban`, `…/unmute`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct PushBody {
+    /// The player: a Roblox user id (or a Discord user id for a linked member).
+    pub identifier: UserRef,
+    /// Why (bans and mutes).
+    #[serde(default)]
+    pub reason: Option<Text<1000>>,
+    /// Who did it (a Roblox or Discord id, or a name).
+    #[serde(default)]
+    pub moderator_id: Option<Text<64>>,
+    /// How long (bans and mutes); absent or null for permanent.
+    #[serde(default)]
+    pub duration_seconds: Option<DurationSecs>,
+    /// Only in this place (absent: every place of the guild's games).
+    #[serde(default)]
+    pub place_id: Option<IdInput>,
+    /// The guild, if named (must be the key's).
+    #[serde(default)]
+    pub guild_id: Option<UserRef>,
+}
+
+/// Body of `POST /roblox/games/register`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct RegisterBody {
+    /// The place.
+    pub place_id: IdInput,
+    /// Its universe (experience).
+    pub universe_id: IdInput,
+    /// A name for operators.
+    #[serde(default)]
+    pub name: Option<Text<100>>,
+    /// The guild, if named (must be the key's).
+    #[serde(default)]
+    pub guild_id: Option<UserRef>,
+}
+
+/// Body of `POST /roblox/servers/heartbeat`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct HeartbeatBody {
+    /// The server's `game.JobId`.
+    pub server_id: Text<100>,
+    /// Its place.
+    #[serde(default)]
+    pub place_id: Option<IdInput>,
+    /// Its universe.
+    #[serde(default)]
+    pub universe_id: Option<IdInput>,
+    /// Players in it (0 to 10000).
+    #[serde(default)]
+    pub player_count: Option<PlayerCount>,
+    /// The guild, if named (must be the key's).
+    #[serde(default)]
+    pub guild_id: Option<UserRef>,
+}
+
+/// Players in a server: 0 to 10000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayerCount(pub u32);
+
+impl<'de> Deserialize<'de> for PlayerCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d)?
+            .as_u64()
+            .filter(|n| *n <= 10_000)
+            .map(|n| PlayerCount(n as u32))
+            .ok_or_else(|| de::Error::custom("must be a whole number from 0 to 10000"))
+    }
+}
+
+impl JsonSchema for PlayerCount {
+    fn schema_name() -> Cow<'static, str> {
+        "PlayerCount".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "minimum": 0, "maximum": 10000})
+    }
+}
+
+/// A ban's details.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BanInfo<'a> {
+    /// The record.
+    pub id: u64,
+    /// Why.
+    pub reason: &'a str,
+    /// Who.
+    pub moderator_id: Option<&'a str>,
+    /// When it ends (null: permanent).
+    #[schemars(with = "Option<Seconds>")]
+    pub expires_at: Option<WholeSeconds>,
+    /// When it began.
+    #[schemars(with = "Seconds")]
+    pub created_at: WholeSeconds,
+}
+
+/// `GET /moderation/{guildId}/ban-status/{identifier}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BanStatus<'a> {
+    /// Whether the player is banned here.
+    pub banned: bool,
+    /// The ban, when banned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban_info: Option<BanInfo<'a>>,
+}
+
+/// A mute's details.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MuteInfo<'a> {
+    /// The record.
+    pub id: u64,
+    /// Why.
+    pub reason: &'a str,
+    /// When it ends (null: permanent).
+    #[schemars(with = "Option<Seconds>")]
+    pub expires_at: Option<WholeSeconds>,
+}
+
+/// `GET /moderation/{guildId}/mute-status/{identifier}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MuteStatus<'a> {
+    /// Whether the player is muted here.
+    pub muted: bool,
+    /// The mute, when muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_info: Option<MuteInfo<'a>>,
+}
+
+/// An active ban or mute in a list.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ModItem {
+    /// The record.
+    pub id: u64,
+    /// The player.
+    pub identifier: String,
+    /// Why.
+    pub reason: String,
+    /// When it ends (null: permanent).
+    #[schemars(with = "Option<Seconds>")]
+    pub expires_at: Option<WholeSeconds>,
+    /// Only in this place.
+    pub place_id: Option<u64>,
+    /// Who.
+    pub moderator_id: Option<String>,
+    /// When it began.
+    #[schemars(with = "Seconds")]
+    pub created_at: WholeSeconds,
+}
+
+/// `GET /moderation/{guildId}/roblox/bans/active`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ActiveBans {
+    /// Active bans.
+    pub bans: Vec<ModItem>,
+}
+
+/// `GET /moderation/{guildId}/roblox/mutes/active`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ActiveMutes {
+    /// Active mutes.
+    pub mutes: Vec<ModItem>,
+}
+
+/// The answer to a ban.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Banned {
+    /// The record.
+    pub id: u64,
+    /// Always `true`.
+    pub banned: bool,
+}
+
+/// The answer to a mute.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Muted {
+    /// The record.
+    pub id: u64,
+    /// Always `true`.
+    pub muted: bool,
+}
+
+/// The answer to an unban (`false`: there was no ban).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Unbanned {
+    /// Whether a ban ended.
+    pub unbanned: bool,
+}
+
+/// The answer to an unmute (`false`: there was no mute).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Unmuted {
+    /// Whether a mute ended.
+    pub unmuted: bool,
+}
+
+/// The answer to `POST /roblox/games/register`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Registered {
+    /// Always `true`.
+    pub registered: bool,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HeartbeatOk {
+    /// Always `true`.
+    pub ok: bool,
+}
+
+/// A command for a game server.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Command {
+    /// `cmd_…`; acknowledge it by this id.
+    pub id: String,
+    /// `kick`, `ban`, `unban`, `mute`, `unmute`, `announce`, or an integration's own type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The player, when the command has one.
+    pub target_id: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// When it was queued.
+    #[schemars(with = "Seconds")]
+    pub issued_at: WholeSeconds,
+    /// The command's own data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// `GET /roblox/servers/{serverId}/commands`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Commands {
+    /// Commands due, oldest first (at most 100).
+    pub commands: Vec<Command>,
+}
+
+/// The answer to an acknowledgement (`false`: nothing pending with that id).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Acked {
+    /// Whether a pending command was acknowledged.
+    pub acked: bool,
+}
+
+/// An audit entry.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AuditEntry<'a> {
+    /// The entry.
+    pub id: u64,
+    /// What happened, e.g. `moderation.ban`, `rank.change`, `custom.deploy`.
+    pub action: &'a str,
+    /// Who (an API key id, a Roblox or Discord id).
+    pub actor_id: Option<&'a str>,
+    /// To whom.
+    pub target_id: Option<&'a str>,
+    /// Details, by action.
+    pub metadata: &'a Value,
+    /// When.
+    #[schemars(with = "Seconds")]
+    pub created_at: WholeSeconds,
+}
+
+/// `GET /guilds/{guildId}/audit-logs`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AuditPage<'a> {
+    /// Newest first.
+    pub entries: Vec<AuditEntry<'a>>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<u64>,
+}
+
+/// Body of `POST /guilds/{guildId}/audit-logs`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct AuditBody {
+    /// `custom.` followed by lowercase letters, digits, `.`, `_` or `-` (at most 64 characters).
+    pub action: Value,
+    /// Details: an object of at most 8 KiB.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// To whom.
+    #[serde(default)]
+    pub target_id: Option<Text<64>>,
+}
+
+/// The answer to `POST /guilds/{guildId}/audit-logs`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Created {
+    /// The new entry.
+    pub id: u64,
+}
