@@ -654,17 +654,17 @@ fn table() -> Vec<Route> {
 
         // ── guild: account links ────────────────────────────────────────────────────────────
         Route::new(GET, "/lookup/discord/{discordId}", Guild, "lookup_discord", "The Roblox account of a Discord user",
-            now!(|s, r, p| finish(guild::links::by_discord(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<wire::GuildOk>("200", "Link"),
+            now!(|s, r, p| finish(guild::links::by_discord(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<GData<gw::Link<'static>>>("200", "Link"),
         Route::new(GET, "/lookup/roblox/{robloxId}", Guild, "lookup_roblox", "The Discord accounts of a Roblox user",
-            now!(|s, r, p| finish(guild::links::by_roblox(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<wire::GuildOk>("200", "Links"),
+            now!(|s, r, p| finish(guild::links::by_roblox(s, r, p[0])))).codes(&["NOT_VERIFIED"]).ok::<GData<gw::Link<'static>>>("200", "The most recently verified link"),
         Route::new(POST, "/lookup/status", Guild, "lookup_status", "Verification status of many users",
-            now!(|s, r, p| finish(guild::links::status(s, r)))).ok::<wire::GuildOk>("200", "Statuses"),
+            now!(|s, r, p| finish(guild::links::status(s, r)))).body::<gw::IdsBody>().ok::<GData<gw::StatusResults>>("200", "Statuses"),
         Route::new(POST, "/reverse", Guild, "reverse", "Discord accounts of many Roblox users",
-            now!(|s, r, p| finish(guild::links::reverse(s, r)))).ok::<wire::GuildOk>("200", "Links"),
+            now!(|s, r, p| finish(guild::links::reverse(s, r)))).body::<gw::IdsBody>().ok::<GData<gw::ReverseResults<'static>>>("200", "Links"),
         Route::new(GET, "/guilds/{guildId}/members", Guild, "members", "Linked members",
-            now!(|s, r, p| finish(guild::links::members(s, r, p[0])))).ok::<wire::GuildOk>("200", "Members"),
+            now!(|s, r, p| finish(guild::links::members(s, r, p[0])))).ok::<GData<gw::MembersPage<'static>>>("200", "Members"),
         Route::new(GET, "/guilds/{guildId}/verified-users", Guild, "verified_users", "Verified users",
-            now!(|s, r, p| finish(guild::links::verified_users(s, r, p[0])))).ok::<wire::GuildOk>("200", "Users"),
+            now!(|s, r, p| finish(guild::links::verified_users(s, r, p[0])))).ok::<GData<Vec<gw::LinkShort<'static>>>>("200", "Users"),
 
         // ── guild: roles, bindings, sync ────────────────────────────────────────────────────
         Route::new(GET, "/guilds/{guildId}/roles", Guild, "roles", "The guild's Discord roles",

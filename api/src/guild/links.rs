@@ -3,31 +3,40 @@
 //! strings and Roblox ids numbers, as the reference shows them.
 
 use roster_core::clock::WholeSeconds;
+use roster_core::ids::DiscordUserId;
 use roster_core::links::{self, AccountLink};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{GuildError, GuildResult, authenticate, body, body_guild, ok};
 use crate::http::{Request, parse_id_value};
 use crate::state::AppState;
+use crate::wire::guild::{
+    Link, LinkShort, MembersPage, ReverseResults, StatusResults, VerifiedStatus,
+};
 
 /// Most ids one batch lookup may name.
 pub const MAX_BATCH: usize = 100;
 
-fn full(l: &AccountLink) -> Value {
-    json!({
-        "discord_id": l.discord_id.to_string(),
-        "roblox_id": l.roblox_id,
-        "roblox_username": l.roblox_username,
-        "verified_at": WholeSeconds(l.verified_at),
-    })
+fn discord(id: u64) -> DiscordUserId {
+    // Stored links hold valid (positive) Discord ids.
+    DiscordUserId::new(id).unwrap_or_else(|_| DiscordUserId::new(u64::MAX).expect("positive"))
 }
 
-fn short(l: &AccountLink) -> Value {
-    json!({
-        "discord_id": l.discord_id.to_string(),
-        "roblox_id": l.roblox_id,
-        "roblox_username": l.roblox_username,
-    })
+fn full(l: &AccountLink) -> Link<'_> {
+    Link {
+        discord_id: discord(l.discord_id),
+        roblox_id: l.roblox_id,
+        roblox_username: &l.roblox_username,
+        verified_at: WholeSeconds(l.verified_at),
+    }
+}
+
+fn short(l: &AccountLink) -> LinkShort<'_> {
+    LinkShort {
+        roblox_id: l.roblox_id,
+        discord_id: discord(l.discord_id),
+        roblox_username: &l.roblox_username,
+    }
 }
 
 fn path_id(raw: &str, what: &str) -> Result<u64, GuildError> {
@@ -105,38 +114,57 @@ pub(crate) fn status(state: &AppState, req: &Request) -> GuildResult {
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let store = state.ctx.store.as_ref();
     let db = |e| GuildError::from(roster_core::CoreError::from(e));
-    let results: Vec<Value> = match (id_list(&b, "discord_ids")?, id_list(&b, "roblox_ids")?) {
-        (Some(ids), None) => ids
-            .iter()
-            .map(|id| {
-                Ok(match links::by_discord(store, caller.guild, *id).map_err(db)? {
-                    Some(l) => json!({"discord_id": id.to_string(), "verified": true, "roblox_id": l.roblox_id}),
-                    None => json!({"discord_id": id.to_string(), "verified": false}),
+    let results: Vec<VerifiedStatus> =
+        match (id_list(&b, "discord_ids")?, id_list(&b, "roblox_ids")?) {
+            (Some(ids), None) => ids
+                .iter()
+                .map(|id| {
+                    Ok(
+                        match links::by_discord(store, caller.guild, *id).map_err(db)? {
+                            Some(l) => VerifiedStatus {
+                                discord_id: Some(discord(*id)),
+                                verified: true,
+                                roblox_id: Some(l.roblox_id),
+                            },
+                            None => VerifiedStatus {
+                                discord_id: Some(discord(*id)),
+                                verified: false,
+                                roblox_id: None,
+                            },
+                        },
+                    )
                 })
-            })
-            .collect::<Result<_, GuildError>>()?,
-        (None, Some(ids)) => ids
-            .iter()
-            .map(|id| {
-                let found = links::by_roblox(store, caller.guild, *id).map_err(db)?;
-                Ok(match found.iter().max_by_key(|l| l.verified_at) {
-                    Some(l) => json!({"roblox_id": id, "verified": true, "discord_id": l.discord_id.to_string()}),
-                    None => json!({"roblox_id": id, "verified": false}),
+                .collect::<Result<_, GuildError>>()?,
+            (None, Some(ids)) => ids
+                .iter()
+                .map(|id| {
+                    let found = links::by_roblox(store, caller.guild, *id).map_err(db)?;
+                    Ok(match found.iter().max_by_key(|l| l.verified_at) {
+                        Some(l) => VerifiedStatus {
+                            roblox_id: Some(*id),
+                            verified: true,
+                            discord_id: Some(discord(l.discord_id)),
+                        },
+                        None => VerifiedStatus {
+                            roblox_id: Some(*id),
+                            verified: false,
+                            discord_id: None,
+                        },
+                    })
                 })
-            })
-            .collect::<Result<_, GuildError>>()?,
-        (Some(_), Some(_)) => {
-            return Err(GuildError::bad(
-                "send either `discord_ids` or `roblox_ids`, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(GuildError::bad(
-                "`discord_ids` or `roblox_ids` (an array of up to 100 ids) is required",
-            ));
-        }
-    };
-    Ok(ok(json!({ "results": results })))
+                .collect::<Result<_, GuildError>>()?,
+            (Some(_), Some(_)) => {
+                return Err(GuildError::bad(
+                    "send either `discord_ids` or `roblox_ids`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(GuildError::bad(
+                    "`discord_ids` or `roblox_ids` (an array of up to 100 ids) is required",
+                ));
+            }
+        };
+    Ok(ok(StatusResults { results }))
 }
 
 /// `POST /reverse`
@@ -146,19 +174,16 @@ pub(crate) fn reverse(state: &AppState, req: &Request) -> GuildResult {
     let ids = id_list(&b, "roblox_ids")?.ok_or_else(|| {
         GuildError::bad("`roblox_ids` (an array of up to 100 Roblox ids) is required")
     })?;
-    let mut results = Vec::new();
+    let mut found = Vec::new();
     for id in ids {
-        let found = links::by_roblox(state.ctx.store.as_ref(), caller.guild, id)
-            .map_err(|e| GuildError::from(roster_core::CoreError::from(e)))?;
-        for l in found {
-            results.push(json!({
-                "roblox_id": l.roblox_id,
-                "discord_id": l.discord_id.to_string(),
-                "roblox_username": l.roblox_username,
-            }));
-        }
+        found.extend(
+            links::by_roblox(state.ctx.store.as_ref(), caller.guild, id)
+                .map_err(|e| GuildError::from(roster_core::CoreError::from(e)))?,
+        );
     }
-    Ok(ok(json!({ "results": results })))
+    Ok(ok(ReverseResults {
+        results: found.iter().map(short).collect(),
+    }))
 }
 
 /// `?limit=` (1–1000, default 1000) and `?after=` (a Discord id) of the member listings.
@@ -186,12 +211,12 @@ pub(crate) fn members(state: &AppState, req: &Request, guild_raw: &str) -> Guild
     let db = |e| GuildError::from(roster_core::CoreError::from(e));
     let page = links::list(store, caller.guild, after, limit).map_err(db)?;
     let total = links::count(store, caller.guild).map_err(db)?;
-    let next = (page.len() == limit).then(|| page.last().map(|l| l.discord_id.to_string()));
-    Ok(ok(json!({
-        "members": page.iter().map(short).collect::<Vec<_>>(),
-        "total": total,
-        "next_after": next.flatten(),
-    })))
+    let next = (page.len() == limit).then(|| page.last().map(|l| discord(l.discord_id)));
+    Ok(ok(MembersPage {
+        members: page.iter().map(short).collect(),
+        total: total as u64,
+        next_after: next.flatten(),
+    }))
 }
 
 /// `GET /guilds/:guildId/verified-users`: the same records as a bare array.

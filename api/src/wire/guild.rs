@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use roster_core::clock::WholeSeconds;
+use roster_core::ids::DiscordUserId;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -411,4 +412,101 @@ pub struct AuditBody {
 pub struct Created {
     /// The new entry.
     pub id: u64,
+}
+
+/// A Discord id as the guild family writes it: a string of digits.
+#[derive(Debug, Clone, Copy)]
+pub struct Snowflake;
+
+impl JsonSchema for Snowflake {
+    fn schema_name() -> Cow<'static, str> {
+        "Snowflake".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A Discord id, as a string of digits.",
+            "type": "string", "pattern": "^[0-9]{1,20}$"
+        })
+    }
+}
+
+/// An account link (`/lookup/discord/…`, `/lookup/roblox/…`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Link<'a> {
+    /// The Discord user.
+    #[schemars(with = "Snowflake")]
+    pub discord_id: DiscordUserId,
+    /// The Roblox user.
+    pub roblox_id: u64,
+    /// Their Roblox username.
+    pub roblox_username: &'a str,
+    /// When the link was verified.
+    #[schemars(with = "Seconds")]
+    pub verified_at: WholeSeconds,
+}
+
+/// A member in a listing (`/guilds/{guildId}/members`, `/verified-users`, `/reverse`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LinkShort<'a> {
+    /// The Roblox user (first in `/reverse` answers, as the reference shows).
+    pub roblox_id: u64,
+    /// The Discord user.
+    #[schemars(with = "Snowflake")]
+    pub discord_id: DiscordUserId,
+    /// Their Roblox username.
+    pub roblox_username: &'a str,
+}
+
+/// One id's verification status (`POST /lookup/status`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VerifiedStatus {
+    /// The Discord user (asked, or found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Snowflake>")]
+    pub discord_id: Option<DiscordUserId>,
+    /// Whether a verified link exists.
+    pub verified: bool,
+    /// The Roblox user (asked, or found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roblox_id: Option<u64>,
+}
+
+/// `POST /lookup/status`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusResults {
+    /// One per id asked, in order.
+    pub results: Vec<VerifiedStatus>,
+}
+
+/// `POST /reverse`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReverseResults<'a> {
+    /// Every Discord account linked to the Roblox ids asked.
+    pub results: Vec<LinkShort<'a>>,
+}
+
+/// `GET /guilds/{guildId}/members`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MembersPage<'a> {
+    /// Verified members, by Discord id.
+    pub members: Vec<LinkShort<'a>>,
+    /// All verified members of the guild.
+    pub total: u64,
+    /// Pass as `after` for the next page; null on the last.
+    #[schemars(with = "Option<Snowflake>")]
+    pub next_after: Option<DiscordUserId>,
+}
+
+/// Body of `POST /lookup/status` (one of the two lists) and `POST /reverse` (`roblox_ids`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct IdsBody {
+    /// Up to 100 Discord ids.
+    #[serde(default)]
+    pub discord_ids: Option<Vec<IdInput>>,
+    /// Up to 100 Roblox ids.
+    #[serde(default)]
+    pub roblox_ids: Option<Vec<IdInput>>,
+    /// The guild, if named (must be the key's).
+    #[serde(default)]
+    pub guild_id: Option<UserRef>,
 }
