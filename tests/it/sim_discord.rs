@@ -2070,9 +2070,8 @@ async fn latency_and_hang_faults() {
         .await
         .expect("the hanging request ends with the server")
         .expect("no panic");
-    if let Ok(status) = outcome {
-        assert_eq!(status, 503);
-    }
+    let status = outcome.expect("a request hanging at shutdown is answered, not dropped");
+    assert_eq!(status, 503);
     assert!(sim.log().iter().any(|entry| {
         entry
             .fault
@@ -2611,14 +2610,22 @@ async fn twilight_waits_out_exhausted_buckets() {
     test.stop().await;
 }
 
+/// twilight waits out a shared or per-user 429's `retry_after` (from the bucket headers) before
+/// retrying. A global 429 it retries at once: twilight 0.18 keeps under the global limit by
+/// counting its own requests (50 per `GLOBAL_LIMIT_PERIOD`) and does not read a global 429's
+/// `retry_after`, so no wait is claimed for it.
 #[tokio::test]
-async fn twilight_honours_shared_user_and_global_429s() {
+async fn twilight_honours_shared_and_user_429s_and_retries_a_global_one() {
     let test = TestSim::seeded().await;
     let client = test.twilight(TOKEN);
     for (scope, retry_after, min_wait) in [
-        (RateLimitScope::Shared, 1.0, Duration::from_millis(900)),
-        (RateLimitScope::User, 0.6, Duration::from_millis(500)),
-        (RateLimitScope::Global, 0.3, Duration::ZERO),
+        (
+            RateLimitScope::Shared,
+            1.0,
+            Some(Duration::from_millis(900)),
+        ),
+        (RateLimitScope::User, 0.6, Some(Duration::from_millis(500))),
+        (RateLimitScope::Global, 0.3, None),
     ] {
         test.sim.clear_log();
         test.sim.add_fault(rule(
@@ -2634,12 +2641,15 @@ async fn twilight_honours_shared_user_and_global_429s() {
             .model()
             .await
             .expect("a member");
-        assert!(
-            started.elapsed() >= min_wait,
-            "{scope:?} waited {:?}",
-            started.elapsed()
-        );
-        let statuses: Vec<u16> = test.sim.log().iter().map(|entry| entry.status).collect();
+        if let Some(min_wait) = min_wait {
+            assert!(
+                started.elapsed() >= min_wait,
+                "{scope:?} waited {:?}",
+                started.elapsed()
+            );
+        }
+        let log = test.sim.log();
+        let statuses: Vec<u16> = log.iter().map(|entry| entry.status).collect();
         assert_eq!(statuses, vec![429, 200], "{scope:?}");
     }
     test.stop().await;
