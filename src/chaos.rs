@@ -442,6 +442,40 @@ impl Cluster {
         Some((status, r.json().await.unwrap_or(Value::Null)))
     }
 
+    /// Sends `signal` (`TERM`, `INT`, …) to `roster serve` (`worker: false`) or the standalone
+    /// worker, and waits up to `within` for it to exit by itself; returns its exit status.
+    pub async fn signal_and_wait(
+        &mut self,
+        worker: bool,
+        signal: &str,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let slot = if worker {
+            &mut self.worker
+        } else {
+            &mut self.serve
+        };
+        let mut p = slot.take().context("the process is not running")?;
+        let status = Command::new("kill")
+            .args(["-s", signal, &p.0.id().to_string()])
+            .status()
+            .context("run kill")?;
+        if !status.success() {
+            bail!("kill -s {signal} failed: {status}");
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(exit) = p.0.try_wait()? {
+                return Ok(exit);
+            }
+            if Instant::now() > deadline {
+                // Dropping `p` SIGKILLs it.
+                bail!("the process did not exit within {within:?} of SIG{signal}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILLs `roster serve`.
     pub fn kill_serve(&mut self) {
         if let Some(p) = self.serve.take() {

@@ -1263,7 +1263,13 @@ async fn one_guilds_429_storm_does_not_slow_another(backend: Backend) {
         d.dsim.sim.log().iter().any(|e| e.status == 429)
     })
     .await;
-    let started = Instant::now();
+    // Guild A's attempts: each 429 holds A back for its 2 s `retry_after` before the next.
+    let a_attempts = |log: &[LogEntry]| {
+        log.iter()
+            .filter(|e| e.route == Some(Route::ModifyMember) && e.path.contains(&GUILD.to_string()))
+            .count()
+    };
+    let a_before = a_attempts(&d.dsim.sim.log());
     let b = d
         .app
         .request(
@@ -1276,7 +1282,7 @@ async fn one_guilds_429_storm_does_not_slow_another(backend: Backend) {
             ),
         )
         .await;
-    let b_took = started.elapsed();
+    let log = d.dsim.sim.log();
     assert_eq!(b.status, 200, "{:?}", b.body);
     assert_eq!(
         b.body["data"]["added_roles"],
@@ -1294,7 +1300,21 @@ async fn one_guilds_429_storm_does_not_slow_another(backend: Backend) {
         "{:?}",
         d.dsim.sim.log()
     );
-    eprintln!("guild B synced in {b_took:?} while guild A was rate limited");
+    // Not slowed: guild B's whole sync fitted between two of guild A's attempts, i.e. inside one
+    // of A's rate-limit waits (a B request queued behind A's limit would come after A's retry).
+    assert_eq!(
+        a_attempts(&log),
+        a_before,
+        "guild A made no new attempt while guild B synced: {log:?}"
+    );
+    let first_b = log
+        .iter()
+        .position(|e| e.path.contains(&GUILD_B.to_string()))
+        .expect("guild B reached Discord");
+    assert!(
+        log[..first_b].iter().any(|e| e.status == 429),
+        "guild B ran after guild A was already rate limited"
+    );
     d.dsim.sim.clear_faults();
     let a_status = a_task.await.expect("task").expect("request");
     assert!(matches!(a_status, 200 | 202), "{a_status}");
@@ -1431,8 +1451,12 @@ async fn discord_bans_follow_guild_bans(backend: Backend) {
         || d.dsim.sim.bans(GUILD).is_empty(),
     )
     .await;
-    // A Roblox id (short) is not a Discord user: no Discord ban.
+    // A Roblox id (short) is not a Discord user: no Discord ban. The ban and any job it makes are
+    // stored in one durable write before its 200, so the job count right after the answer says
+    // whether a Discord ban was queued at all.
     let before = d.dsim.writes().len();
+    let jobs = |app: &TestApp| app.ctx().store.len(roster_core::store::Tree::Jobs);
+    let jobs_before = jobs(&d.app);
     let a = d
         .app
         .guild(
@@ -1441,10 +1465,31 @@ async fn discord_bans_follow_guild_bans(backend: Backend) {
             Some(json!({"identifier": "101", "reason": "Exploiting"})),
         )
         .await;
-    assert_eq!(a.status, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(d.dsim.writes().len(), before);
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["data"]["banned"], true, "{:?}", a.body);
+    assert_eq!(jobs(&d.app), jobs_before, "no job for a Roblox id's ban");
+    let log = d
+        .app
+        .guild(
+            Method::GET,
+            &format!("/guilds/{GUILD}/audit-logs?action=ban.discord_ban"),
+            None,
+        )
+        .await;
+    let entries = log.body["data"]["entries"].as_array().expect("entries");
+    assert!(
+        !entries.is_empty(),
+        "the earlier Discord bans are logged: {:?}",
+        log.body
+    );
+    assert!(
+        entries.iter().all(|e| e["target_id"] != "101"),
+        "{:?}",
+        log.body
+    );
+    // Every job has finished (finish waits for that), and none wrote to Discord.
     d.app.finish().await;
+    assert_eq!(d.dsim.writes().len(), before);
 }
 
 both_backends!(

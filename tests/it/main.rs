@@ -12,6 +12,7 @@ mod ranking;
 mod resilience;
 mod servers;
 mod shield_audit;
+mod shutdown;
 mod sim_discord;
 mod sim_roblox;
 mod spec;

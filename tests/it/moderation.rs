@@ -126,6 +126,13 @@ async fn heartbeat(app: &TestApp, server: &str, place: u64) {
     assert_eq!(a.body["data"]["ok"], true);
 }
 
+/// A ban's answer: 200, `banned: true` and the record's id.
+fn assert_banned(a: &crate::harness::Answer) {
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["data"]["banned"], true, "{:?}", a.body);
+    assert!(a.body["data"]["id"].as_u64().is_some(), "{:?}", a.body);
+}
+
 async fn poll(app: &TestApp, server: &str) -> Vec<Value> {
     let a = app
         .guild(
@@ -175,39 +182,49 @@ async fn game_server_ban_fans_out_to_live_servers(backend: Backend) {
         "a dead server gets nothing"
     );
     // A place-scoped ban reaches that place's servers only.
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/ban"),
-        Some(json!({"identifier": 262, "reason": "Trolling", "place_id": 2929})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/ban"),
+            Some(json!({"identifier": 262, "reason": "Trolling", "place_id": 2929})),
+        )
+        .await;
+    assert_banned(&a);
     assert!(poll(&app, "srv-a").await.is_empty());
     let c = poll(&app, "srv-c").await;
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["target_id"], "262");
     // A Discord id has no game-server side: no command.
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/ban"),
-        Some(json!({"identifier": "123456789012345678", "reason": "Raid"})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/ban"),
+            Some(json!({"identifier": "123456789012345678", "reason": "Raid"})),
+        )
+        .await;
+    assert_banned(&a);
     assert!(poll(&app, "srv-b").await.is_empty());
     // A mute becomes a `mute` command, its end an `unmute`.
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/mute"),
-        Some(json!({"identifier": "300", "reason": "Spam", "duration_seconds": 3600})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/mute"),
+            Some(json!({"identifier": "300", "reason": "Spam", "duration_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["data"]["muted"], true, "{:?}", a.body);
     let m = poll(&app, "srv-b").await;
     assert_eq!((m.len(), m[0]["type"].as_str()), (1, Some("mute")));
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/unmute"),
-        Some(json!({"identifier": "300"})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/unmute"),
+            Some(json!({"identifier": "300"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["data"]["unmuted"], true, "{:?}", a.body);
     let m = poll(&app, "srv-b").await;
     assert_eq!((m.len(), m[0]["type"].as_str()), (1, Some("unmute")));
     app.finish().await;
@@ -228,14 +245,19 @@ async fn expiry_place_scope_and_identifiers() {
     let ban = |body: Value| {
         let app = &app;
         async move {
-            app.guild(
-                Method::POST,
-                &format!("/moderation/{GUILD}/roblox/ban"),
-                Some(body),
-            )
-            .await
+            let a = app
+                .guild(
+                    Method::POST,
+                    &format!("/moderation/{GUILD}/roblox/ban"),
+                    Some(body),
+                )
+                .await;
+            assert_banned(&a);
+            a
         }
     };
+    // A permanent ban stays in the active list throughout.
+    ban(json!({"identifier": "399", "reason": "Permanent"})).await;
     // Timed ban: visible, then gone the moment it expires (before any sweep), then swept.
     let b = ban(json!({"identifier": "400", "reason": "Timeout", "duration_seconds": 60})).await;
     let id = b.body["data"]["id"].as_u64().unwrap();
@@ -285,12 +307,14 @@ async fn expiry_place_scope_and_identifiers() {
             None,
         )
         .await;
+    let bans = active.body["data"]["bans"].as_array().unwrap();
     assert!(
-        active.body["data"]["bans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|b| b["identifier"] != "400")
+        bans.iter().any(|b| b["identifier"] == "399"),
+        "the permanent ban is listed: {bans:?}"
+    );
+    assert!(
+        bans.iter().all(|b| b["identifier"] != "400"),
+        "the expired ban is not: {bans:?}"
     );
 
     // Place scope: a place ban applies to checks for that place only.
@@ -784,12 +808,14 @@ async fn ban_mirrors_to_roblox_experience_bans() {
         .await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.body["openCloudKey"]["hint"], "…0001");
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/ban"),
-        Some(json!({"identifier": "261", "reason": "Exploiting", "duration_seconds": 86400})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/ban"),
+            Some(json!({"identifier": "261", "reason": "Exploiting", "duration_seconds": 86400})),
+        )
+        .await;
+    assert_banned(&a);
     let sim = app.sim.sim.clone();
     crate::harness::eventually(
         "both universes restrict the user",
@@ -806,18 +832,23 @@ async fn ban_mirrors_to_roblox_experience_bans() {
     assert_eq!(r.display_reason, "Exploiting");
     assert!(r.private_reason.contains("Exploiting"));
     // A Discord-id ban has no Roblox side.
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/ban"),
-        Some(json!({"identifier": "123456789012345678"})),
-    )
-    .await;
-    app.guild(
-        Method::POST,
-        &format!("/moderation/{GUILD}/roblox/unban"),
-        Some(json!({"identifier": "261"})),
-    )
-    .await;
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/ban"),
+            Some(json!({"identifier": "123456789012345678"})),
+        )
+        .await;
+    assert_banned(&a);
+    let a = app
+        .guild(
+            Method::POST,
+            &format!("/moderation/{GUILD}/roblox/unban"),
+            Some(json!({"identifier": "261"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.body["data"]["unbanned"], true, "{:?}", a.body);
     crate::harness::eventually("the restriction is lifted", Duration::from_secs(60), || {
         [121, 122]
             .iter()

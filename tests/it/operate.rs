@@ -125,18 +125,52 @@ async fn admin_api_manages_groups_keys_rules_blacklist() {
         )
         .await;
     assert_eq!((usage.status, usage.code()), (401, "INVALID_API_KEY"));
-    // Only the hash is in the store.
-    let raw = std::fs::read_dir(app.data.path().join("store")).unwrap();
-    for f in raw.flatten() {
-        let bytes = std::fs::read(f.path()).unwrap_or_default();
-        assert!(
-            !contains(&bytes, key1.as_bytes()),
-            "the API key is not stored in clear"
-        );
-        assert!(
-            !contains(&bytes, b"super-secret-oc-key"),
-            "the Open Cloud key is sealed at rest"
-        );
+    // Only the hash is at rest: every file of the data directory (the store, and the queue's
+    // SQLite file with its WAL, where jobs carry the group's sealed Open Cloud key) is scanned.
+    let p = app.promote(101).await;
+    assert_eq!(p.status, 200, "{:?}", p.body);
+    // Jobs carry the bare ULID of their id (`job_<ULID>`).
+    let job = p.body["jobId"].as_str().expect("job id")["job_".len()..].to_owned();
+    let demo_oc_key = crate::harness::oc_key(GROUP);
+    let files = files_under(app.data.path());
+    let queue_files: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("queue.sqlite3"))
+        })
+        .collect();
+    assert!(
+        !queue_files.is_empty(),
+        "the SQLite queue is scanned: {files:?}"
+    );
+    assert!(
+        queue_files
+            .iter()
+            .any(|f| contains(&std::fs::read(f).unwrap_or_default(), job.as_bytes())),
+        "the scan reads the queue's jobs ({job} is in {queue_files:?})"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with(app.data.path().join("store"))),
+        "the store is scanned: {files:?}"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for (secret, what) in [
+            (key1.as_bytes(), "an API key"),
+            (app.api_key.as_bytes(), "the demo API key"),
+            (b"super-secret-oc-key".as_slice(), "an Open Cloud key"),
+            (demo_oc_key.as_bytes(), "the demo Open Cloud key"),
+            (app.admin_token.as_bytes(), "the admin token"),
+        ] {
+            assert!(
+                !contains(&bytes, secret),
+                "{what} is stored in clear in {}",
+                f.display()
+            );
+        }
     }
 
     // Rules.
@@ -210,6 +244,23 @@ async fn admin_api_manages_groups_keys_rules_blacklist() {
     let a = app.admin(Method::PUT, "/groups", None).await;
     assert_eq!((a.status, a.code()), (405, "METHOD_NOT_ALLOWED"));
     app.finish().await;
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .expect("readable directory")
+        .flatten()
+    {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -24,7 +24,7 @@
 //!
 //! Ids are strings, times are ISO 8601 with `+00:00`, users carry `discriminator: "0"`, and every field the
 //! schemas mark required is present (null where the simulator has nothing to say). The crate's tests validate every
-//! 2xx body they see against the spec when `ROSTER_UPSTREAM_SPECS` is set. Errors are `{"message", "code"}`, plus an
+//! 2xx body they see against the spec when it is found (`ROSTER_UPSTREAM_SPECS`, else `../shared/upstream-specs`). Errors are `{"message", "code"}`, plus an
 //! `errors` tree for `50035 Invalid Form Body`, as the docs show them.
 //!
 //! # Request pipeline

@@ -34,7 +34,7 @@
 //! the highest of `roles`, and the role field visibility rules (description and times only for the group owner, no
 //! `memberCount` on the guest role, `permissions` for the guest role always, for the requester's own roles with
 //! `group:read`, and for all roles when the owner has `group:read`). The crate's tests validate every 200 body
-//! they see against the spec when `ROSTER_UPSTREAM_SPECS` is set.
+//! they see against the spec when it is found (`ROSTER_UPSTREAM_SPECS`, else `../shared/upstream-specs`).
 //!
 //! # Request pipeline
 //!
