@@ -15,6 +15,7 @@ use super::IdInput;
 
 /// The guild family's success envelope around a route's `data`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(rename = "Guild{T}")]
 pub struct Data<T> {
     /// Always `success`.
     pub status: String,
@@ -126,6 +127,7 @@ impl JsonSchema for DurationSecs {
 
 /// Body of `POST /moderation/{guildId}/roblox/ban`, `…/mute`, `…/unban`, `…/unmute`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"identifier": "261", "reason": "Exploiting", "moderator_id": "1", "duration_seconds": 3600}))]
 pub struct PushBody {
     /// The player: a Roblox user id (or a Discord user id for a linked member).
     pub identifier: UserRef,
@@ -163,6 +165,7 @@ pub struct RegisterBody {
 
 /// Body of `POST /roblox/servers/heartbeat`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"server_id": "srv-1", "place_id": 1818, "universe_id": 121, "player_count": 12}))]
 pub struct HeartbeatBody {
     /// The server's `game.JobId`.
     pub server_id: Text<100>,
@@ -222,6 +225,7 @@ pub struct BanInfo<'a> {
 
 /// `GET /moderation/{guildId}/ban-status/{identifier}`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"banned": true, "ban_info": {"id": 41, "reason": "Exploiting", "moderator_id": "1", "expires_at": "2026-12-05T10:00:42Z", "created_at": "2026-12-04T10:00:42Z"}}))]
 pub struct BanStatus<'a> {
     /// Whether the player is banned here.
     pub banned: bool,
@@ -355,6 +359,7 @@ pub struct Command {
 
 /// `GET /roblox/servers/{serverId}/commands`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"commands": [{"id": "cmd_7", "type": "kick", "target_id": "261", "reason": "Exploiting", "issued_at": "2026-12-04T10:00:42Z"}]}))]
 pub struct Commands {
     /// Commands due, oldest first (at most 100).
     pub commands: Vec<Command>,

@@ -167,6 +167,7 @@ impl JsonSchema for AssignableRank {
 /// Body of `POST /v1/groups/{groupId}/rank`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(example = serde_json::json!({"robloxUserId": 101, "rankId": 20}))]
 pub struct SetRankBody {
     /// The member.
     pub roblox_user_id: IdInput,
@@ -177,6 +178,7 @@ pub struct SetRankBody {
 /// Body of `POST /v1/groups/{groupId}/promote` and `…/demote`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(example = serde_json::json!({"robloxUserId": "101"}))]
 pub struct MemberBody {
     /// The member.
     pub roblox_user_id: IdInput,
@@ -225,6 +227,10 @@ pub struct Role {
 /// The outcome of a ranking write (200).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(example = serde_json::json!({"success": true, "jobId": "job_01JD3Q4W0000000000000000AB", "groupId": 1234567,
+    "robloxUserId": 101, "previousRank": 1, "newRank": 10, "rank": 10,
+    "role": {"id": "1234567010", "name": "Private", "rank": 10}, "changed": true,
+    "usage": {"period": "2026-12", "count": 1, "allowance": 1000, "overage": false, "resetsAt": "2027-01-01T00:00:00Z"}}))]
 pub struct RankOutcome {
     /// Always `true`.
     pub success: bool,
@@ -252,6 +258,9 @@ pub struct RankOutcome {
 /// `Prefer: respond-async`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(example = serde_json::json!({"success": true, "status": "queued", "jobId": "job_01JD3Q4W0000000000000000AB",
+    "statusUrl": "/v1/jobs/job_01JD3Q4W0000000000000000AB",
+    "usage": {"period": "2026-12", "count": 2, "allowance": 1000, "overage": false, "resetsAt": "2027-01-01T00:00:00Z"}}))]
 pub struct Accepted {
     /// Always `true`.
     pub success: bool,
@@ -380,6 +389,7 @@ pub struct JobView {
 /// usage and, when a job exists, its id.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(example = serde_json::json!({"error": "NO_MATCHING_RULE", "message": "no enabled promote rule matches rank 30"}))]
 pub struct RankingError {
     /// Machine code.
     pub error: String,
@@ -410,6 +420,7 @@ pub struct GuildOk {
 
 /// The guild family's error envelope.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"status": "error", "code": 403, "message": "this API key belongs to another guild", "error": "FORBIDDEN"}))]
 pub struct GuildErrorBody {
     /// Always `error`.
     pub status: String,
@@ -423,6 +434,7 @@ pub struct GuildErrorBody {
 
 /// The admin API's error.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"error": "NOT_FOUND", "message": "group 1 not found"}))]
 pub struct AdminErrorBody {
     /// Machine code.
     pub error: String,
@@ -432,6 +444,7 @@ pub struct AdminErrorBody {
 
 /// The role bridge's JSON reply (`/applyRoleChanges`, `/sendDirectMessage`).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"status": "success", "role_changes": [{"user_id": "123456789012345678", "role_id": "223456789012345678", "status": "success"}]}))]
 pub struct BridgeReply {
     /// `success`, `pending`, `partsuccess`, `bad_request`, `unauthorized`, `invalid_guild`,
     /// `not_linked`, `rate_limited`, `invalid_user`, `cannot_dm` or `error`.
@@ -446,6 +459,7 @@ pub struct BridgeReply {
 
 /// The community family's error (`/api/…`).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"success": false, "error": "NOT_FOUND", "message": "no route GET /api/server/info"}))]
 pub struct CommunityError {
     /// Always `false`.
     pub success: bool,
