@@ -17,6 +17,7 @@ pub mod ranking;
 pub mod rolebridge;
 pub mod router;
 pub mod server;
+pub mod shield_names;
 pub mod state;
 
 use std::net::SocketAddr;
