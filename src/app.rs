@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use roster_api::shield_names::ShieldNames;
 use roster_api::{AppState, WorkerHealth};
 use roster_core::Ctx;
 use roster_core::apikeys::KeyCache;
@@ -300,6 +301,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         RobloxClient::new(&config.roblox.base_url, config.roblox.timeout)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
+    let (shield_names, shield_names_task) =
+        ShieldNames::start(ctx.clone(), roblox.clone(), background_stop.clone());
     let state = AppState {
         ctx: ctx.clone(),
         roblox,
@@ -312,6 +315,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         guild_limiter: Arc::new(roster_api::guild::KeyLimiter::new(
             config.guild_api.rate_limit_per_minute,
         )),
+        shield_names,
     };
     {
         let limiter = state.guild_limiter.clone();
@@ -369,7 +373,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         // Let the recorder take the outcomes of the last drained jobs.
         tokio::time::sleep(Duration::from_millis(300)).await;
         background_stop.cancel();
-        let _ = tokio::join!(relay_task, recorder_task, scheduler_task);
+        let _ = tokio::join!(relay_task, recorder_task, scheduler_task, shield_names_task);
         tokio::task::spawn_blocking(move || store_for_exit.flush_blocking())
             .await
             .context("flush task panicked")??;

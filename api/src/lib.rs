@@ -19,6 +19,7 @@ pub mod ranking;
 pub mod rolebridge;
 pub mod routes;
 pub mod server;
+pub mod shield_names;
 pub mod state;
 pub mod wire;
 

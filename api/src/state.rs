@@ -30,6 +30,8 @@ pub struct AppState {
     pub workers: Arc<WorkerHealth>,
     /// Per-key limiter of the guild API.
     pub guild_limiter: Arc<crate::guild::KeyLimiter>,
+    /// Resolves the names of Shield flags recorded without one, in the background.
+    pub shield_names: Arc<crate::shield_names::ShieldNames>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -14,7 +14,8 @@ use crate::store::{StoreExt, Tree, TxnExt};
 pub struct ShieldFlag {
     /// Roblox user id, as a string (as the reference shows it).
     pub roblox_id: String,
-    /// Username, when the flagger knew it.
+    /// Username: the flagger's, or filled in later from Open Cloud user info
+    /// ([`fill_username`]).
     pub roblox_username: Option<String>,
     /// Why.
     pub reason: String,
@@ -121,6 +122,23 @@ pub async fn import(
     })?;
     ctx.store.durable().await?;
     Ok(counts)
+}
+
+/// Fills in the username of a flag that has none (names resolved after the flag was recorded).
+/// Returns whether a flag changed; a flag that already has a name keeps it.
+pub fn fill_username(ctx: &Ctx, roblox_id: u64, name: &str) -> Result<bool, CoreError> {
+    let k = roblox_id.to_be_bytes();
+    Ok(ctx.store.transact(|tx| {
+        let Some(mut f) = tx.get_json::<ShieldFlag>(Tree::Shield, &k)? else {
+            return Ok(false);
+        };
+        if f.roblox_username.is_some() {
+            return Ok(false);
+        }
+        f.roblox_username = Some(name.to_owned());
+        tx.put_json(Tree::Shield, &k, &f)?;
+        Ok(true)
+    })?)
 }
 
 /// Flags a user as an operator.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use roster_sim::roblox::{
     EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, MemberSeed, RobloxSim, RobloxSimConfig,
-    RoleSeed, UniverseSeed, UserRestrictionSnapshot,
+    RoleSeed, SocialNetworkProfiles, UniverseSeed, UserRestrictionSnapshot, UserSeed,
 };
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -54,6 +54,28 @@ fn member_seed(user_id: u64, role_ids: &[u64]) -> MemberSeed {
 
 /// Group 7: owner 1; admin 2 (rank 100, changeRank); officers 3 and 4 (rank 50, changeRank); plain member 10;
 /// member 11 holding member + trusted; trusted member 12.
+/// User `PLAIN` with every field set.
+fn plain_user() -> UserSeed {
+    UserSeed {
+        display_name: Some("Plain Person".into()),
+        about: "Just a member".into(),
+        locale: Some("fr-FR".into()),
+        premium: true,
+        id_verified: true,
+        social_network_profiles: Some(SocialNetworkProfiles {
+            twitch: Some("https://twitch.tv/plain".into()),
+            visibility: "EVERYONE".into(),
+            ..SocialNetworkProfiles::default()
+        }),
+        create_time: Some(
+            chrono::DateTime::parse_from_rfc3339("2015-03-04T05:06:07Z")
+                .unwrap()
+                .into(),
+        ),
+        ..UserSeed::named(PLAIN, "plain_user")
+    }
+}
+
 fn main_group() -> GroupSeed {
     GroupSeed {
         id: GROUP,
@@ -194,6 +216,7 @@ impl TestSim {
         let test = Self::start(RobloxSimConfig::default()).await;
         test.sim.seed_group(main_group()).expect("valid seed");
         test.sim.seed_group(other_group()).expect("valid seed");
+        test.sim.seed_user(plain_user()).expect("valid user seed");
         let both = ["group:read", "group:write"];
         test.sim.add_api_key("owner-key", OWNER, &both);
         test.sim.add_api_key("owner-key-2", OWNER, &both);
@@ -3252,6 +3275,97 @@ async fn user_restriction_faults_log_and_control_api() {
     test.stop().await;
 }
 
+/// `GET /cloud/v2/users/{user_id}`: the spec's `User` with only the fields the key's scopes open, 400 for a
+/// malformed id, 404 for an unknown user, the gateway's 401, the strict query string, 405, and the per-owner
+/// rate limit (1000 a minute) with its headers.
+#[tokio::test]
+async fn get_user_shape_scopes_errors_and_limits() {
+    let test = TestSim::seeded().await;
+    let path = format!("/cloud/v2/users/{PLAIN}");
+    // Any valid key sees the public fields; no scope is needed.
+    let public = test.get("member-nothing-key", &path).await;
+    assert_eq!(
+        public.ok(),
+        &json!({
+            "path": format!("users/{PLAIN}"),
+            "createTime": "2015-03-04T05:06:07Z",
+            "id": PLAIN.to_string(),
+            "name": "plain_user",
+            "displayName": "Plain Person",
+            "about": "Just a member",
+            "locale": "fr-FR",
+            "premium": true,
+        })
+    );
+    assert_eq!(public.header("x-ratelimit-limit"), Some("1000, 1000;w=60"));
+    // Each scope opens its field, and only that one.
+    test.sim
+        .add_api_key("user-advanced-key", OWNER, &["user.advanced:read"]);
+    test.sim
+        .add_api_key("user-social-key", OWNER, &["user.social:read"]);
+    let advanced = test.get("user-advanced-key", &path).await;
+    assert_eq!(advanced.ok()["idVerified"], true);
+    assert!(advanced.body.get("socialNetworkProfiles").is_none());
+    let social = test.get("user-social-key", &path).await;
+    assert_eq!(
+        social.ok()["socialNetworkProfiles"],
+        json!({"twitch": "https://twitch.tv/plain", "visibility": "EVERYONE"})
+    );
+    assert!(social.body.get("idVerified").is_none());
+    // A user seeded with a name only: defaults for the rest.
+    test.sim
+        .seed_user(UserSeed::named(MULTI, "multi"))
+        .expect("seed");
+    let multi = test
+        .get("user-social-key", &format!("/cloud/v2/users/{MULTI}"))
+        .await;
+    assert_eq!(multi.ok()["displayName"], "multi");
+    assert_eq!(multi.body["locale"], "en-US");
+    assert_eq!(
+        multi.body["socialNetworkProfiles"],
+        json!({"visibility": "SOCIAL_NETWORK_VISIBILITY_UNSPECIFIED"})
+    );
+    // Errors.
+    test.get("member-key", "/cloud/v2/users/123456")
+        .await
+        .expect(404, "NOT_FOUND");
+    for bad in ["abc", "0", "010", "-5", "1.5"] {
+        test.get("member-key", &format!("/cloud/v2/users/{bad}"))
+            .await
+            .expect(400, "INVALID_ARGUMENT");
+    }
+    let missing = test.call(Method::GET, &path, None, &[], None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.body["errors"][0]["message"], "Invalid API Key");
+    assert_eq!(test.get("no-such-key", &path).await.status, 401);
+    test.list("member-key", &path, &[("view", "FULL")])
+        .await
+        .expect(400, "INVALID_ARGUMENT");
+    let post = test
+        .call(Method::POST, &path, Some("member-key"), &[], None)
+        .await;
+    post.expect(405, "NOT_IMPLEMENTED");
+    assert_eq!(post.header("allow"), Some("GET"));
+    // The per-owner limit, shared by the owner's keys (an owner that has not called it yet).
+    test.sim.update_config(|config| {
+        config.rate_limit_overrides.insert(Endpoint::GetUser, 2);
+    });
+    test.sim.add_api_key("outsider-key-2", OUTSIDER, &[]);
+    test.get("outsider-key", &path).await.ok();
+    let second = test.get("outsider-key-2", &path).await;
+    second.ok();
+    assert_eq!(second.header("x-ratelimit-limit"), Some("2, 2;w=60"));
+    assert_eq!(second.header("x-ratelimit-remaining"), Some("0"));
+    test.get("outsider-key", &path)
+        .await
+        .expect(429, "RESOURCE_EXHAUSTED");
+    test.get("admin-key", &path).await.ok();
+    // Seeds are checked.
+    assert!(test.sim.seed_user(UserSeed::named(0, "zero")).is_err());
+    assert!(test.sim.seed_user(UserSeed::named(5, "")).is_err());
+    test.stop().await;
+}
+
 /// Checks the simulator against the official OpenAPI file (`ROSTER_UPSTREAM_SPECS`, or
 /// `../shared/upstream-specs` by default); ignored, so reported as skipped, when there is none.
 #[tokio::test]
@@ -3370,7 +3484,8 @@ async fn conformance_with_the_official_spec() {
             .replace("{role_id}", &OFFICER.to_string())
             .replace("{universe_id}", &USER_UNIVERSE.to_string())
             .replace("{place_id}", &PLACE.to_string())
-            .replace("{user_restriction_id}", &PLAIN.to_string());
+            .replace("{user_restriction_id}", &PLAIN.to_string())
+            .replace("{user_id}", &PLAIN.to_string());
         let idempotency_key = format!("conformance-{n}");
         let query: Vec<(&str, &str)> = spec
             .query_parameters(endpoint)
@@ -3506,6 +3621,34 @@ async fn conformance_with_the_official_spec() {
     let mut spoiled = logs.body.clone();
     spoiled["logs"][0]["moderator"]["robloxUser"] = json!(1);
     assert!(!spec.response_is_valid(Endpoint::ListUserRestrictionLogs, &spoiled));
+    // A user with every field the scopes open (validated by the helper), then spoiled.
+    test.sim.add_api_key(
+        "user-everything-key",
+        OWNER,
+        &["user.advanced:read", "user.social:read"],
+    );
+    let user = test
+        .get("user-everything-key", &format!("/cloud/v2/users/{PLAIN}"))
+        .await;
+    let user = user.ok().clone();
+    assert_eq!(user["idVerified"], true);
+    assert_eq!(user["socialNetworkProfiles"]["visibility"], "EVERYONE");
+    for (field, value) in [
+        ("id", json!(PLAIN)),
+        ("premium", json!("yes")),
+        ("createTime", json!("long ago")),
+        ("isBanned", json!(false)),
+    ] {
+        let mut spoiled = user.clone();
+        spoiled[field] = value;
+        assert!(
+            !spec.response_is_valid(Endpoint::GetUser, &spoiled),
+            "{field}"
+        );
+    }
+    let mut spoiled = user.clone();
+    spoiled["socialNetworkProfiles"]["visibility"] = json!("EVERYBODY");
+    assert!(!spec.response_is_valid(Endpoint::GetUser, &spoiled));
     test.stop().await;
 }
 

@@ -367,8 +367,8 @@ async fn running_control_plane_ends_timed_bans_and_mutes() {
     app.finish().await;
 }
 
-/// `roster serve` runs the servers sweep: a server silent past `servers.dead_after` leaves the
-/// live list, and a command not acknowledged within its TTL expires with its audit entry.
+/// `roster serve` runs the servers sweep: a server silent past `servers.dead_after` is dropped,
+/// and a command not acknowledged within `servers.command_ttl` expires with its audit entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn running_control_plane_drops_dead_servers_and_expires_commands() {
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap());
@@ -408,7 +408,7 @@ async fn running_control_plane_drops_dead_servers_and_expires_commands() {
         .admin(
             Method::POST,
             &format!("/guilds/{GUILD}/commands"),
-            Some(json!({"type": "kick", "targetId": "261", "serverId": "srv-quiet", "ttlSeconds": 120})),
+            Some(json!({"type": "kick", "targetId": "261", "serverId": "srv-quiet"})),
         )
         .await;
     assert_eq!(q.status, 201, "{:?}", q.body);
@@ -416,8 +416,10 @@ async fn running_control_plane_drops_dead_servers_and_expires_commands() {
     assert!(command.is_string(), "{:?}", q.body);
     assert_eq!(live().await, 1.0);
 
-    // Silent for longer than `servers.dead_after` (90 s): dropped by the running sweep.
-    clock.advance(chrono::Duration::seconds(91));
+    let servers = app.ctx().config.servers.clone();
+    let secs = |d: Duration| chrono::Duration::seconds(d.as_secs() as i64);
+    // Silent for longer than `servers.dead_after`: dropped by the running sweep.
+    clock.advance(secs(servers.dead_after) + chrono::Duration::seconds(1));
     let deadline = Instant::now() + Duration::from_secs(30);
     while live().await != 0.0 {
         assert!(
@@ -440,8 +442,10 @@ async fn running_control_plane_drops_dead_servers_and_expires_commands() {
         pending.body
     );
 
-    // Past its TTL (120 s): expired, with its audit entry, and never delivered.
-    clock.advance(chrono::Duration::seconds(30));
+    // Past `servers.command_ttl` (after the dead server was dropped): expired, with its audit
+    // entry, and never delivered.
+    assert!(servers.command_ttl > servers.dead_after + Duration::from_secs(1));
+    clock.advance(secs(servers.command_ttl - servers.dead_after));
     let e = wait_audit(&app, "command.expired", |e| {
         e["metadata"]["command_id"] == command
     })

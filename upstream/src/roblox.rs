@@ -1,4 +1,4 @@
-//! Roblox Open Cloud v2 (groups) over reqwest.
+//! Roblox Open Cloud v2 (groups, user restrictions, user information) over reqwest.
 //!
 //! - Base URL is configuration (`roblox.base_url`), so tests and `roster dev` use the simulator.
 //! - Ranks change through `memberships/{id}:assignRole` / `:unassignRole`; the deprecated
@@ -40,6 +40,8 @@ pub enum Endpoint {
     ListRoles,
     /// `PATCH /universes/{id}/user-restrictions/{user}`
     UpdateUserRestriction,
+    /// `GET /users/{id}`
+    GetUser,
 }
 
 impl Endpoint {
@@ -53,6 +55,7 @@ impl Endpoint {
             Endpoint::UnassignRole => "unassign_role",
             Endpoint::ListRoles => "list_roles",
             Endpoint::UpdateUserRestriction => "update_user_restriction",
+            Endpoint::GetUser => "get_user",
         }
     }
 }
@@ -161,6 +164,19 @@ struct ListMemberships {
     next_page_token: Option<String>,
 }
 
+/// Open Cloud `User` (the public fields Roster reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RobloxUser {
+    /// The user id, as a string.
+    pub id: String,
+    /// The unique username.
+    pub name: String,
+    /// The display name.
+    #[serde(default)]
+    pub display_name: String,
+}
+
 /// A Roblox experience ban to apply (`active`) or lift.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GameJoinRestriction {
@@ -227,6 +243,9 @@ pub trait RobloxApi: Send + Sync {
         user: u64,
         restriction: &GameJoinRestriction,
     ) -> Result<serde_json::Value, UpstreamError>;
+    /// A user's public information (`GET /cloud/v2/users/{id}`; any valid key, no scope needed),
+    /// or `None` when Roblox has no such user (404).
+    async fn get_user(&self, key: &str, user: u64) -> Result<Option<RobloxUser>, UpstreamError>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -648,6 +667,24 @@ impl RobloxApi for RobloxClient {
         )
         .await
     }
+
+    async fn get_user(&self, key: &str, user: u64) -> Result<Option<RobloxUser>, UpstreamError> {
+        match self
+            .call(
+                key,
+                Endpoint::GetUser,
+                Method::GET,
+                &format!("users/{user}"),
+                &[],
+                None,
+            )
+            .await
+        {
+            Ok(u) => Ok(Some(u)),
+            Err(UpstreamError::Permanent { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -723,5 +760,109 @@ impl RolesCache {
         }
         m.insert(k, (Instant::now(), roles.clone()));
         Ok(roles)
+    }
+}
+
+/// What a [`UserNames`] entry holds: when it was read, and the name (`None`: no such user).
+type CachedName = (Instant, Option<String>);
+
+/// A cache of Roblox usernames by user id, bounded in size and age: at most `capacity` entries,
+/// each kept `ttl` (names change rarely; a user Roblox does not know is remembered as unknown for
+/// the same time, so a bad id is not asked about again and again). When full, expired entries go
+/// first, then the oldest ones.
+#[derive(Debug, Clone)]
+pub struct UserNames {
+    ttl: Duration,
+    capacity: usize,
+    map: Arc<Mutex<HashMap<u64, CachedName>>>,
+}
+
+impl UserNames {
+    /// A cache of at most `capacity` names, each kept `ttl`.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            map: Arc::default(),
+        }
+    }
+
+    /// The cached answer for `user`: `Some(Some(name))`, `Some(None)` (known not to exist), or
+    /// `None` (not cached, or too old).
+    pub fn cached(&self, user: u64) -> Option<Option<String>> {
+        let map = self.map.lock();
+        let (at, name) = map.get(&user)?;
+        (at.elapsed() < self.ttl).then(|| name.clone())
+    }
+
+    /// Remembers the answer for `user`.
+    pub fn remember(&self, user: u64, name: Option<String>) {
+        let mut map = self.map.lock();
+        if map.len() >= self.capacity && !map.contains_key(&user) {
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| at.elapsed() < ttl);
+            while map.len() >= self.capacity {
+                let Some(oldest) = map.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+                else {
+                    break;
+                };
+                map.remove(&oldest);
+            }
+        }
+        map.insert(user, (Instant::now(), name));
+    }
+
+    /// The username of `user`, from the cache or Open Cloud (with `key`); `Ok(None)` when Roblox
+    /// has no such user.
+    pub async fn get(
+        &self,
+        client: &dyn RobloxApi,
+        key: &str,
+        user: u64,
+    ) -> Result<Option<String>, UpstreamError> {
+        if let Some(hit) = self.cached(user) {
+            metrics::counter!("roster_cache_hits_total", "cache" => "roblox_user_names")
+                .increment(1);
+            return Ok(hit);
+        }
+        metrics::counter!("roster_cache_misses_total", "cache" => "roblox_user_names").increment(1);
+        let name = client.get_user(key, user).await?.map(|u| u.name);
+        self.remember(user, name.clone());
+        Ok(name)
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod user_name_tests {
+    use super::*;
+
+    #[test]
+    fn bounded_in_size_and_age() {
+        let names = UserNames::new(2, Duration::from_secs(3600));
+        names.remember(1, Some("a".into()));
+        names.remember(2, None);
+        assert_eq!(names.cached(1), Some(Some("a".into())));
+        assert_eq!(names.cached(2), Some(None), "unknown users are remembered");
+        names.remember(3, Some("c".into()));
+        assert_eq!(names.len(), 2, "never above capacity");
+        assert_eq!(names.cached(1), None, "the oldest entry made room");
+        assert_eq!(names.cached(3), Some(Some("c".into())));
+        let short = UserNames::new(10, Duration::ZERO);
+        short.remember(1, Some("a".into()));
+        assert_eq!(
+            short.cached(1),
+            None,
+            "an entry older than the age limit is not used"
+        );
     }
 }

@@ -4,7 +4,7 @@ use roster_core::clock::WholeSeconds;
 use roster_core::shield::{self, ImportRow, MAX_BATCH, ShieldFlag};
 use serde_json::{Value, json};
 
-use super::{GuildError, GuildResult, authenticate, body, guild_record, ok};
+use super::{Caller, GuildError, GuildResult, authenticate, body, guild_record, ok};
 use crate::http::{self, Request};
 use crate::state::AppState;
 
@@ -32,16 +32,29 @@ impl<'a> From<&'a ShieldFlag> for FlagView<'a> {
     }
 }
 
+/// Asks, in the background, for the names of flags recorded without one (see
+/// [`crate::shield_names`]); this answer carries `null`, a later one the name.
+fn ask_names(state: &AppState, caller: &Caller, flags: &[ShieldFlag]) {
+    for f in flags.iter().filter(|f| f.roblox_username.is_none()) {
+        if let Ok(user) = f.roblox_id.parse() {
+            state.shield_names.request(user, caller.guild);
+        }
+    }
+}
+
 /// `GET /shield/check/:robloxId`
 pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
-    authenticate(state, req, None)?;
+    let caller = authenticate(state, req, None)?;
     let id = raw
         .parse::<u64>()
         .ok()
         .filter(|n| *n > 0 && *n <= i64::MAX as u64)
         .ok_or_else(|| GuildError::bad("the Roblox id in the path must be a positive integer"))?;
     Ok(match shield::check(&state.ctx, id)? {
-        Some(f) => ok(json!({"flagged": true, "flag": FlagView::from(&f)})),
+        Some(f) => {
+            ask_names(state, &caller, std::slice::from_ref(&f));
+            ok(json!({"flagged": true, "flag": FlagView::from(&f)}))
+        }
         None => ok(json!({"flagged": false})),
     })
 }
@@ -49,7 +62,7 @@ pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
 /// `POST /shield/batch`
 pub(crate) fn batch(state: &AppState, req: &Request) -> GuildResult {
     let b = body(req)?;
-    authenticate(state, req, None)?;
+    let caller = authenticate(state, req, None)?;
     let Some(Value::Array(raw)) = b.get("roblox_ids") else {
         return Err(GuildError::bad(
             "`roblox_ids` (an array of Roblox user ids) is required",
@@ -70,7 +83,9 @@ pub(crate) fn batch(state: &AppState, req: &Request) -> GuildResult {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let flagged: Vec<Value> = shield::batch(&state.ctx, &ids)?
+    let found = shield::batch(&state.ctx, &ids)?;
+    ask_names(state, &caller, &found);
+    let flagged: Vec<Value> = found
         .into_iter()
         .map(|f| json!({"roblox_id": f.roblox_id, "roblox_username": f.roblox_username, "reason": f.reason, "source": f.source}))
         .collect();
@@ -119,6 +134,14 @@ pub(crate) async fn import(state: &AppState, req: &Request) -> GuildResult {
             roblox_username,
         });
     }
+    let unnamed: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.roblox_username.is_none())
+        .map(|r| r.roblox_id)
+        .collect();
     let (imported, skipped) = shield::import(&state.ctx, &guild, rows).await?;
+    for user in unnamed {
+        state.shield_names.request(user, caller.guild);
+    }
     Ok(ok(json!({"imported": imported, "skipped": skipped})))
 }

@@ -16,6 +16,7 @@ use super::filter::{MembershipFilter, parse_id, parse_role_path};
 use super::model::{GUEST_RANK, Group, OWNER_RANK, World, membership_user};
 use super::page::{Collection, ListQuery, next_token, page_size, resume_after};
 use super::restrictions::{self, RestrictionKind, RestrictionRoute};
+use super::users;
 use super::wire::{
     GroupJson, ListMembershipsJson, ListRolesJson, MembershipJson, RoleJson, Viewer,
 };
@@ -211,6 +212,11 @@ fn operate(
                 WriteOp::Unassign,
                 now,
             )?;
+            Ok(json_response(StatusCode::OK, &body))
+        }
+        Route::GetUser { user } => {
+            query_params(query, &[])?;
+            let body = users::get_user(&world, user, key)?;
             Ok(json_response(StatusCode::OK, &body))
         }
         Route::UserRestriction(route) => {
@@ -610,6 +616,7 @@ enum Route {
     ListRoles { group: String },
     GetRole { group: String, role: String },
     UserRestriction(RestrictionRoute),
+    GetUser { user: String },
 }
 
 impl Route {
@@ -623,6 +630,7 @@ impl Route {
             Route::ListRoles { .. } => Endpoint::ListRoles,
             Route::GetRole { .. } => Endpoint::GetRole,
             Route::UserRestriction(route) => route.endpoint(),
+            Route::GetUser { .. } => Endpoint::GetUser,
         }
     }
 
@@ -678,6 +686,9 @@ impl Route {
             ["groups", group, "roles", role] => Route::GetRole {
                 group: (*group).to_owned(),
                 role: (*role).to_owned(),
+            },
+            ["users", user] => Route::GetUser {
+                user: (*user).to_owned(),
             },
             ["universes", universe, rest @ ..] => Route::UserRestriction(
                 restriction_route(method, universe, rest).ok_or_else(not_found)?,

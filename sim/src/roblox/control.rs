@@ -11,7 +11,7 @@ use warp::reply::Response;
 
 use super::{
     EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, Incoming, RobloxSim, RobloxSimConfig,
-    SimError, UniverseSeed,
+    SimError, UniverseSeed, UserSeed,
 };
 use crate::http_util::{QueryError, empty_response, json_response, parse_query};
 
@@ -91,6 +91,14 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
                 return Ok(json_response(StatusCode::OK, &snapshot));
             }
             &[Method::GET]
+        }
+        ["_sim", "users"] => {
+            if method == Method::POST {
+                let seed: UserSeed = body(incoming)?;
+                sim.seed_user(seed).map_err(sim_error)?;
+                return Ok(empty_response(StatusCode::NO_CONTENT));
+            }
+            &[Method::POST]
         }
         ["_sim", "keys"] => {
             if method == Method::POST {
@@ -217,6 +225,7 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
         SimError::UnknownRole { .. }
         | SimError::InvalidSeed(_)
         | SimError::InvalidUniverseSeed(_)
+        | SimError::InvalidUser(_)
         | SimError::InvalidRoles { .. } => StatusCode::BAD_REQUEST,
     };
     (status, err.to_string())

@@ -30,6 +30,9 @@ pub enum SimError {
     /// [`RobloxSim::seed_place`](super::RobloxSim::seed_place).
     #[error("invalid universe seed: {0}")]
     InvalidUniverseSeed(String),
+    /// A user seed breaks one of the rules listed on [`RobloxSim::seed_user`](super::RobloxSim::seed_user).
+    #[error("invalid user seed: {0}")]
+    InvalidUser(String),
     /// A role set that no member may hold (guest role, owner role for a non-owner, owner without the owner role).
     #[error("invalid roles for user {user_id} in group {group_id}: {reason}")]
     InvalidRoles {

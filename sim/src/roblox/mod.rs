@@ -28,8 +28,14 @@
 //! | [`Endpoint::UpdatePlaceUserRestriction`] | `PATCH /cloud/v2/universes/{universe_id}/places/{place_id}/user-restrictions/{user_restriction_id}` (same) |
 //! | [`Endpoint::ListUserRestrictionLogs`] | `GET /cloud/v2/universes/{universe_id}/user-restrictions:listLogs` (`maxPageSize`, `pageToken`, `filter`) |
 //!
+//! And user information, over users seeded with [`RobloxSim::seed_user`] (see the `users` module for the rules):
+//!
+//! | operation | method and path |
+//! |---|---|
+//! | [`Endpoint::GetUser`] | `GET /cloud/v2/users/{user_id}` (`idVerified` with `user.advanced:read`, `socialNetworkProfiles` with `user.social:read`) |
+//!
 //! Bodies follow the spec's schemas (`Group`, `GroupMembership`, `GroupRole`, `ListGroupMembershipsResponse`,
-//! `ListGroupRolesResponse`, `UserRestriction`, `ListUserRestrictionsResponse`, `ListUserRestrictionLogsResponse`):
+//! `ListGroupRolesResponse`, `User`, `UserRestriction`, `ListUserRestrictionsResponse`, `ListUserRestrictionLogsResponse`):
 //! string ids, resource paths, RFC 3339 times, protobuf durations (`"3600s"`), multi-role members whose `role` is
 //! the highest of `roles`, and the role field visibility rules (description and times only for the group owner, no
 //! `memberCount` on the guest role, `permissions` for the guest role always, for the requester's own roles with
@@ -172,6 +178,7 @@ mod page;
 mod rate_limit;
 mod restrictions;
 mod universe;
+mod users;
 mod wire;
 
 use std::collections::{BTreeSet, HashMap};
@@ -196,6 +203,7 @@ pub use faults::{FaultAction, FaultRule};
 pub use log::LogEntry;
 pub use model::{GroupSeed, MemberSeed, MemberSnapshot, RoleSeed};
 pub use universe::{UniverseSeed, UserRestrictionSnapshot};
+pub use users::{SocialNetworkProfiles, UserSeed};
 
 use faults::Faults;
 use log::RequestLog;
@@ -319,11 +327,13 @@ pub enum Endpoint {
     UpdatePlaceUserRestriction,
     /// `GET /cloud/v2/universes/{universe_id}/user-restrictions:listLogs`.
     ListUserRestrictionLogs,
+    /// `GET /cloud/v2/users/{user_id}`.
+    GetUser,
 }
 
 impl Endpoint {
     /// Every implemented operation.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::GetGroup,
         Endpoint::ListMemberships,
         Endpoint::UpdateMembership,
@@ -338,6 +348,7 @@ impl Endpoint {
         Endpoint::UpdateUserRestriction,
         Endpoint::UpdatePlaceUserRestriction,
         Endpoint::ListUserRestrictionLogs,
+        Endpoint::GetUser,
     ];
 
     /// The spec's `x-roblox-rate-limits.perApiKeyOwner.maxInPeriod`, per [`spec_period`](Self::spec_period).
@@ -357,6 +368,7 @@ impl Endpoint {
             | Endpoint::UpdateUserRestriction
             | Endpoint::UpdatePlaceUserRestriction
             | Endpoint::ListUserRestrictionLogs => 150,
+            Endpoint::GetUser => 1000,
         }
     }
 
@@ -415,6 +427,7 @@ impl Endpoint {
                 "Cloud_UpdateUserRestriction__Using_Universes_Places"
             }
             Endpoint::ListUserRestrictionLogs => "Cloud_ListUserRestrictionLogs",
+            Endpoint::GetUser => "Cloud_GetUser",
         }
     }
 
@@ -429,7 +442,8 @@ impl Endpoint {
             | Endpoint::GetPlaceUserRestriction
             | Endpoint::ListUserRestrictions
             | Endpoint::ListPlaceUserRestrictions
-            | Endpoint::ListUserRestrictionLogs => "GET",
+            | Endpoint::ListUserRestrictionLogs
+            | Endpoint::GetUser => "GET",
             Endpoint::UpdateMembership
             | Endpoint::UpdateUserRestriction
             | Endpoint::UpdatePlaceUserRestriction => "PATCH",
@@ -464,6 +478,7 @@ impl Endpoint {
             Endpoint::ListUserRestrictionLogs => {
                 "/cloud/v2/universes/{universe_id}/user-restrictions:listLogs"
             }
+            Endpoint::GetUser => "/cloud/v2/users/{user_id}",
         }
     }
 
@@ -494,10 +509,12 @@ impl Endpoint {
             Endpoint::UpdateUserRestriction | Endpoint::UpdatePlaceUserRestriction => {
                 Some("universe.user-restriction:write")
             }
+            // `GetUser`'s scopes (`user.advanced:read`, `user.social:read`) only widen what the answer shows.
             Endpoint::GetGroup
             | Endpoint::ListMemberships
             | Endpoint::ListRoles
-            | Endpoint::GetRole => None,
+            | Endpoint::GetRole
+            | Endpoint::GetUser => None,
         }
     }
 
@@ -608,6 +625,7 @@ impl RobloxSim {
     /// | `POST /_sim/universes` | [`UniverseSeed`] | 204; 400 on an invalid seed |
     /// | `POST /_sim/universes/{u}/places` | `{"placeId"}` | 204; 404 no such universe; 400 place id 0 or another universe's |
     /// | `GET /_sim/universes/{u}/user-restrictions/{user}` | | 200 [`UserRestrictionSnapshot`]; 404 if never restricted or no such universe |
+    /// | `POST /_sim/users` | [`UserSeed`] | 204; 400 on an invalid seed |
     /// | `POST /_sim/keys` | `{"key", "ownerUserId", "scopes": [..]}` | 204 |
     /// | `POST /_sim/faults` | [`FaultRule`] | 200 `{"id": n}` |
     /// | `DELETE /_sim/faults` | | 204 |
@@ -692,6 +710,16 @@ impl RobloxSim {
             .world
             .lock()
             .restriction_snapshot(universe_id, user_id, Utc::now())
+    }
+
+    /// Creates a user for `GET /cloud/v2/users/{user_id}`, replacing one with the same id. Refused: id 0, an empty
+    /// name, an unknown social-profile visibility.
+    pub fn seed_user(&self, seed: UserSeed) -> Result<(), SimError> {
+        self.inner
+            .world
+            .lock()
+            .seed_user(seed, Utc::now())
+            .map_err(SimError::InvalidUser)
     }
 
     /// Registers an API key acting as `owner_user_id` with the given scopes (`"group:read"`, `"group:write"`,

@@ -86,6 +86,8 @@ pub struct MemberSnapshot {
 pub(crate) struct World {
     pub(crate) groups: BTreeMap<u64, Group>,
     pub(crate) universes: BTreeMap<u64, Universe>,
+    /// Seeded users (`GET /cloud/v2/users/{user_id}`), by id.
+    pub(crate) users: BTreeMap<u64, super::users::SimUser>,
     /// Successful user-restriction updates made with an idempotency key, keyed by (key owner, key).
     pub(crate) idempotent_writes: HashMap<(u64, String), IdempotentWrite>,
 }
