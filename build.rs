@@ -1,12 +1,22 @@
 //! Tells the integration tests whether the official upstream OpenAPI files are available: from
 //! `ROSTER_UPSTREAM_SPECS`, or by default from `../shared/upstream-specs` beside the workspace.
 //! Without them the conformance tests are marked ignored, so a run reports them as skipped
-//! (never as passed); with `--run-ignored all` they fail, saying what is missing.
+//! (never as passed); with `--run-ignored all` they fail, saying what is missing. The same for
+//! the captured references in `../shared/reference` (the route-coverage test).
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(upstream_specs)");
+    println!("cargo::rustc-check-cfg=cfg(shared_reference)");
+    let reference = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/guild-api.txt"
+    ));
+    println!("cargo::rerun-if-changed={}", reference.display());
+    if reference.is_file() {
+        println!("cargo::rustc-cfg=shared_reference");
+    }
     println!("cargo::rerun-if-env-changed=ROSTER_UPSTREAM_SPECS");
     println!("cargo::rerun-if-changed=build.rs");
     let folder = std::env::var_os("ROSTER_UPSTREAM_SPECS")
