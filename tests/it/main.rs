@@ -9,6 +9,7 @@ mod harness;
 mod moderation;
 mod operate;
 mod ranking;
+mod readme;
 mod resilience;
 mod servers;
 mod shield_audit;
