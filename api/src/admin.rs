@@ -24,10 +24,9 @@ use crate::http::{self, Request};
 use crate::ranking::job_view;
 use crate::state::AppState;
 use crate::wire::admin::{
-    AdminAuditEntry, AdminAuditPage, BlacklistBody, BlacklistEntry, BlacklistPage,
-    CreateGroupBody, GroupUsage, GroupView, GroupsPage, IssueKeyBody, IssuedKey, JobsList,
-    KeyView, KeysList, Removed, Rule, RuleBody, RulePatchBody, RulesView, SecretView,
-    UpdateGroupBody,
+    AdminAuditEntry, AdminAuditPage, BlacklistBody, BlacklistEntry, BlacklistPage, CreateGroupBody,
+    GroupUsage, GroupView, GroupsPage, IssueKeyBody, IssuedKey, JobsList, KeyView, KeysList,
+    Removed, Rule, RuleBody, RulePatchBody, RulesView, SecretView, UpdateGroupBody,
 };
 use crate::wire::{self, AdminErrorBody};
 

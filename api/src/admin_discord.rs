@@ -191,8 +191,9 @@ pub(crate) async fn issue_bridge_key(state: &AppState, g: &str) -> Result<Respon
         guild_id: g.id.to_string(),
         key,
         hint: g.discord.role_bridge_key_hint,
-        notice: "give this key to the website now: Roster keeps only its hash and cannot show it again"
-            .into(),
+        notice:
+            "give this key to the website now: Roster keeps only its hash and cannot show it again"
+                .into(),
     }))
 }
 

@@ -16,9 +16,9 @@ use crate::http::Request;
 use crate::state::AppState;
 use crate::wire::admin::{
     CommandBody, CommandsQueued, CreateGuildBody, DiscordView, FlagBody, GameView, GamesList,
-    GuildBody, GuildView, GuildsList, IssueKeyBody, IssuedKey, KeyView, KeysList,
-    LiveServerView, LiveServers, ModBody, ModEnded, ModRecordView, ModRecords, PendingCommand,
-    PendingCommands, QueuedCommand, Removed, SecretView, ShieldFlagView,
+    GuildBody, GuildView, GuildsList, IssueKeyBody, IssuedKey, KeyView, KeysList, LiveServerView,
+    LiveServers, ModBody, ModEnded, ModRecordView, ModRecords, PendingCommand, PendingCommands,
+    QueuedCommand, Removed, SecretView, ShieldFlagView,
 };
 
 pub(crate) use crate::admin::created;
@@ -65,7 +65,8 @@ pub fn guild_view(g: &GuildRecord) -> GuildView {
 }
 
 fn patch_from(b: GuildBody) -> Result<GuildPatch> {
-    let ids = |v: Option<Vec<crate::wire::IdInput>>| v.map(|v| v.into_iter().map(|i| i.0).collect());
+    let ids =
+        |v: Option<Vec<crate::wire::IdInput>>| v.map(|v| v.into_iter().map(|i| i.0).collect());
     let linked_groups = b
         .linked_groups
         .map(|v| {
@@ -78,9 +79,11 @@ fn patch_from(b: GuildBody) -> Result<GuildPatch> {
     let main_group = match b.main_group {
         None => None,
         Some(None) => Some(None),
-        Some(Some(g)) => Some(Some(GroupId::new(g.0).map_err(|_| {
-            AdminError::bad("`mainGroup` must be a Roblox group id")
-        })?)),
+        Some(Some(g)) => {
+            Some(Some(GroupId::new(g.0).map_err(|_| {
+                AdminError::bad("`mainGroup` must be a Roblox group id")
+            })?))
+        }
     };
     Ok(GuildPatch {
         name: b.name,
@@ -88,9 +91,9 @@ fn patch_from(b: GuildBody) -> Result<GuildPatch> {
         roblox_universes: ids(b.roblox_universes),
         open_cloud_key: b.open_cloud_key.map(|k| k.map(Secret::new)),
         shield_writer: b.shield_writer,
-        bot_token: b.bot_token.map(|t| {
-            t.map(|t| Secret::new(t.trim().trim_start_matches("Bot ").to_owned()))
-        }),
+        bot_token: b
+            .bot_token
+            .map(|t| t.map(|t| Secret::new(t.trim().trim_start_matches("Bot ").to_owned()))),
         main_group,
         nickname_template: b
             .nickname_template
@@ -116,7 +119,10 @@ pub(crate) async fn create_guild(state: &AppState, req: &Request) -> Result<Resp
     let b: CreateGuildBody = body(req)?;
     let (id, mut settings) = b.split();
     let id = GuildId::new(id.0).map_err(|e| AdminError::bad(e.to_string()))?;
-    let name = settings.name.take().unwrap_or_else(|| format!("Guild {id}"));
+    let name = settings
+        .name
+        .take()
+        .unwrap_or_else(|| format!("Guild {id}"));
     let patch = patch_from(settings)?;
     let g = guilds::create(&state.ctx, id, name, patch).await?;
     Ok(created(guild_view(&g)))
