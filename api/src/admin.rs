@@ -6,7 +6,7 @@
 //! SERVICE_UNAVAILABLE (503). Credentials are write-only: responses show whether an Open
 //! Cloud key is set and its last four characters, never the key.
 
-use roster_core::apikeys::{self, ApiKeyRecord, KeyScope};
+use roster_core::apikeys::{self, KeyScope};
 use roster_core::audit::{self, Tenant};
 use roster_core::error::CoreError;
 use roster_core::groups::{self, GroupPatch, GroupRecord, NewGroup, NewRule, Plan};
@@ -14,13 +14,21 @@ use roster_core::ids::{GroupId, JobId, RobloxUserId};
 use roster_core::jobs::facade::ops;
 use roster_core::secrets::{Secret, constant_time_eq, token_hash};
 use roster_core::usage;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Map;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::http::{self, Request};
 use crate::ranking::job_view;
 use crate::state::AppState;
+use crate::wire::admin::{
+    AdminAuditEntry, AdminAuditPage, BlacklistBody, BlacklistEntry, BlacklistPage, CreateGroupBody,
+    GroupUsage, GroupView, GroupsPage, IssueKeyBody, IssuedKey, JobsList, KeyView, KeysList,
+    Removed, Rule, RuleBody, RulePatchBody, RulesView, SecretView, UpdateGroupBody,
+};
+use crate::wire::{self, AdminErrorBody};
 
 /// An admin-family error.
 #[derive(Debug)]
@@ -50,7 +58,10 @@ impl AdminError {
     pub(crate) fn into_response(self) -> Response {
         http::json(
             self.status,
-            &json!({"error": self.code, "message": self.message}),
+            &AdminErrorBody {
+                error: self.code.to_owned(),
+                message: self.message,
+            },
         )
     }
 }
@@ -107,8 +118,19 @@ pub(crate) fn authorize(state: &AppState, req: &Request) -> Result<()> {
     Ok(())
 }
 
-fn body(req: &Request) -> Result<Map<String, Value>> {
-    http::json_object(req).map_err(|e| AdminError::bad(e.0))
+/// Reads a typed body (unknown fields refused, naming the allowed ones); errors name the field
+/// and the rule.
+pub(crate) fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let b = http::json_object(req).map_err(|e| AdminError::bad(e.0))?;
+    wire::typed(&b).map_err(|e| AdminError::bad(e.0))
+}
+
+/// [`body`], where an empty body counts as `{}`.
+pub(crate) fn body_or_empty<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    if req.body.is_empty() {
+        return wire::typed(&Map::new()).map_err(|e| AdminError::bad(e.0));
+    }
+    body(req)
 }
 
 fn group_id(raw: &str) -> Result<GroupId> {
@@ -116,68 +138,20 @@ fn group_id(raw: &str) -> Result<GroupId> {
         .map_err(|_| AdminError::bad(format!("group id must be a positive integer, got {raw:?}")))
 }
 
-fn group_view(g: &GroupRecord) -> Value {
-    json!({
-        "groupId": g.id.get(),
-        "name": g.name,
-        "plan": g.plan,
-        "openCloudKey": { "configured": g.open_cloud_key.is_some(), "hint": g.open_cloud_key_hint },
-        "guardRank": g.guard_rank,
-        "rules": g.rules,
-        "createdAt": g.created_at,
-        "updatedAt": g.updated_at,
-    })
-}
-
-pub(crate) fn key_view(k: &ApiKeyRecord) -> Value {
-    json!({
-        "id": k.id,
-        "scope": k.scope,
-        "label": k.label,
-        "prefix": k.prefix,
-        "createdAt": k.created_at,
-        "lastUsedAt": k.last_used_at,
-        "revokedAt": k.revoked_at,
-        "active": k.revoked_at.is_none(),
-    })
-}
-
-fn opt_string(b: &Map<String, Value>, field: &str) -> Result<Option<String>> {
-    match b.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AdminError::bad(format!("`{field}` must be a string"))),
+fn group_view(g: &GroupRecord) -> GroupView {
+    GroupView {
+        group_id: g.id.get(),
+        name: g.name.clone(),
+        plan: g.plan.into(),
+        open_cloud_key: SecretView {
+            configured: g.open_cloud_key.is_some(),
+            hint: g.open_cloud_key_hint.clone(),
+        },
+        guard_rank: g.guard_rank,
+        rules: g.rules.iter().map(Rule::from).collect(),
+        created_at: g.created_at,
+        updated_at: g.updated_at,
     }
-}
-
-fn plan_field(b: &Map<String, Value>) -> Result<Option<Plan>> {
-    opt_string(b, "plan")?
-        .map(|p| p.parse::<Plan>().map_err(AdminError::from))
-        .transpose()
-}
-
-fn guard_field(b: &Map<String, Value>) -> Result<Option<Option<u8>>> {
-    match b.get("guardRank") {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=255).contains(n))
-            .map(|n| Some(Some(n as u8)))
-            .ok_or_else(|| {
-                AdminError::bad("`guardRank` must be an integer from 1 to 255, or null")
-            }),
-    }
-}
-
-pub(crate) fn reject_unknown(b: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
-    if let Some(k) = b.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(AdminError::bad(format!(
-            "unknown field `{k}`; expected one of: {}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(())
 }
 
 pub(crate) fn limit_param(req: &Request, default: usize, max: usize) -> Result<usize> {
@@ -193,16 +167,20 @@ pub(crate) fn limit_param(req: &Request, default: usize, max: usize) -> Result<u
 
 /// `GET /admin/v1/groups/{groupId}/rules`: the rules and the rank guard.
 pub(crate) fn get_rules(state: &AppState, g: &str) -> Result<Response> {
-    get_group(state, g)
-        .map(|v| json!({"rules": v["rules"], "guardRank": v["guardRank"]}))
-        .map(ok)
+    let g = load_group(state, g)?;
+    Ok(ok(RulesView {
+        rules: g.rules.iter().map(Rule::from).collect(),
+        guard_rank: g.guard_rank,
+    }))
 }
 
-pub(crate) fn ok(v: Value) -> Response {
+/// A 200 answer.
+pub(crate) fn ok(v: impl Serialize) -> Response {
     http::json(StatusCode::OK, &v)
 }
 
-fn created(v: Value) -> Response {
+/// A 201 answer.
+pub(crate) fn created(v: impl Serialize) -> Response {
     http::json(StatusCode::CREATED, &v)
 }
 
@@ -213,23 +191,19 @@ pub(crate) fn list_groups(state: &AppState, req: &Request) -> Result<Response> {
     let next = (gs.len() == limit)
         .then(|| gs.last().map(|g| g.id.get()))
         .flatten();
-    Ok(ok(
-        json!({"groups": gs.iter().map(group_view).collect::<Vec<_>>(), "next": next}),
-    ))
+    Ok(ok(GroupsPage {
+        groups: gs.iter().map(group_view).collect(),
+        next,
+    }))
 }
 
 pub(crate) async fn create_group(state: &AppState, req: &Request) -> Result<Response> {
-    let b = body(req)?;
-    reject_unknown(
-        &b,
-        &["groupId", "name", "plan", "openCloudKey", "guardRank"],
-    )?;
-    let id = http::id_field(&b, "groupId").map_err(|e| AdminError::bad(e.0))?;
-    let id = GroupId::new(id).map_err(|e| AdminError::bad(e.to_string()))?;
-    let name = opt_string(&b, "name")?.unwrap_or_else(|| format!("Group {id}"));
-    let plan = plan_field(&b)?.unwrap_or(Plan::Starter);
-    let key = opt_string(&b, "openCloudKey")?.map(Secret::new);
-    let guard = guard_field(&b)?.flatten();
+    let b: CreateGroupBody = body(req)?;
+    let id = GroupId::new(b.group_id.0).map_err(|e| AdminError::bad(e.to_string()))?;
+    let name = b.name.unwrap_or_else(|| format!("Group {id}"));
+    let plan = b.plan.map_or(Plan::Starter, |p| p.0);
+    let key = b.open_cloud_key.map(Secret::new);
+    let guard = b.guard_rank.map(|r| r.0);
     let g = groups::create(
         &state.ctx,
         NewGroup {
@@ -250,24 +224,18 @@ fn load_group(state: &AppState, g: &str) -> Result<GroupRecord> {
         .ok_or_else(|| AdminError::not_found(format!("group {id} not found")))
 }
 
-pub(crate) fn get_group(state: &AppState, g: &str) -> Result<Value> {
-    load_group(state, g).map(|g| group_view(&g))
+pub(crate) fn get_group(state: &AppState, g: &str) -> Result<Response> {
+    load_group(state, g).map(|g| ok(group_view(&g)))
 }
 
 pub(crate) async fn update_group(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
-    let b = body(req)?;
-    reject_unknown(&b, &["name", "plan", "openCloudKey", "guardRank"])?;
+    let b: UpdateGroupBody = body(req)?;
     let patch = GroupPatch {
-        name: opt_string(&b, "name")?,
-        plan: plan_field(&b)?,
-        open_cloud_key: match b.get("openCloudKey") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) => Some(Some(Secret::new(s.clone()))),
-            Some(_) => return Err(AdminError::bad("`openCloudKey` must be a string or null")),
-        },
-        guard_rank: guard_field(&b)?,
+        name: b.name,
+        plan: b.plan.map(|p| p.0),
+        open_cloud_key: b.open_cloud_key.map(|k| k.map(Secret::new)),
+        guard_rank: b.guard_rank.map(|r| r.map(|r| r.0)),
     };
     let g = groups::update(&state.ctx, id, patch).await?;
     Ok(ok(group_view(&g)))
@@ -276,39 +244,35 @@ pub(crate) async fn update_group(state: &AppState, req: &Request, g: &str) -> Re
 pub(crate) fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let keys = apikeys::list(&state.ctx, KeyScope::Group(g.id))?;
-    Ok(ok(
-        json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()}),
-    ))
+    Ok(ok(KeysList {
+        keys: keys.iter().map(KeyView::from).collect(),
+    }))
 }
 
 pub(crate) async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
-    let b = if req.body.is_empty() {
-        Map::new()
-    } else {
-        body(req)?
-    };
-    reject_unknown(&b, &["label"])?;
-    let label = opt_string(&b, "label")?.unwrap_or_default();
+    let b: IssueKeyBody = body_or_empty(req)?;
+    let label = b.label.unwrap_or_default();
     let (rec, token) = apikeys::issue(&state.ctx, KeyScope::Group(id), &label).await?;
-    let mut v = key_view(&rec);
-    v["key"] = json!(token);
-    v["notice"] = json!("store this key now: Roster keeps only its hash and cannot show it again");
-    Ok(created(v))
+    Ok(created(IssuedKey::new(&rec, token)))
 }
 
 pub(crate) async fn revoke_key(state: &AppState, k: &str) -> Result<Response> {
     let rec = apikeys::revoke(&state.ctx, k).await?;
-    Ok(ok(key_view(&rec)))
+    Ok(ok(KeyView::from(&rec)))
 }
 
 pub(crate) async fn add_rule(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
-    let b = body(req)?;
-    let new: NewRule = serde_json::from_value(Value::Object(b))
-        .map_err(|e| AdminError::bad(format!("invalid rule: {e}")))?;
+    let b: RuleBody = body(req)?;
+    let new = NewRule {
+        direction: b.direction,
+        from: b.from,
+        to: b.to,
+        enabled: b.enabled.unwrap_or(true),
+    };
     let rule = groups::add_rule(&state.ctx, id, new).await?;
-    Ok(created(serde_json::to_value(rule).unwrap_or(Value::Null)))
+    Ok(created(Rule::from(&rule)))
 }
 
 fn rule_id(raw: &str) -> Result<u32> {
@@ -324,19 +288,14 @@ pub(crate) async fn patch_rule(
 ) -> Result<Response> {
     let id = group_id(g)?;
     let rid = rule_id(r)?;
-    let b = body(req)?;
-    reject_unknown(&b, &["enabled"])?;
-    let enabled = b
-        .get("enabled")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| AdminError::bad("`enabled` (true or false) is required"))?;
-    let rule = groups::set_rule_enabled(&state.ctx, id, rid, enabled).await?;
-    Ok(ok(serde_json::to_value(rule).unwrap_or(Value::Null)))
+    let b: RulePatchBody = body(req)?;
+    let rule = groups::set_rule_enabled(&state.ctx, id, rid, b.enabled).await?;
+    Ok(ok(Rule::from(&rule)))
 }
 
 pub(crate) async fn delete_rule(state: &AppState, g: &str, r: &str) -> Result<Response> {
     groups::remove_rule(&state.ctx, group_id(g)?, rule_id(r)?).await?;
-    Ok(ok(json!({"removed": true})))
+    Ok(ok(Removed::YES))
 }
 
 pub(crate) fn list_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
@@ -351,18 +310,18 @@ pub(crate) fn list_blacklist(state: &AppState, req: &Request, g: &str) -> Result
         })
         .transpose()?;
     let entries = groups::blacklist(&state.ctx, g.id, after, limit)?;
-    Ok(ok(json!({"blacklist": entries})))
+    Ok(ok(BlacklistPage {
+        blacklist: entries.iter().map(BlacklistEntry::from).collect(),
+    }))
 }
 
 pub(crate) async fn add_blacklist(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = group_id(g)?;
-    let b = body(req)?;
-    reject_unknown(&b, &["robloxUserId", "reason"])?;
-    let user = http::id_field(&b, "robloxUserId").map_err(|e| AdminError::bad(e.0))?;
-    let user = RobloxUserId::new(user).map_err(|e| AdminError::bad(e.to_string()))?;
-    let reason = opt_string(&b, "reason")?.unwrap_or_default();
+    let b: BlacklistBody = body(req)?;
+    let user = RobloxUserId::new(b.roblox_user_id.0).map_err(|e| AdminError::bad(e.to_string()))?;
+    let reason = b.reason.unwrap_or_default();
     let e = groups::blacklist_add(&state.ctx, id, user, reason).await?;
-    Ok(created(serde_json::to_value(e).unwrap_or(Value::Null)))
+    Ok(created(BlacklistEntry::from(&e)))
 }
 
 pub(crate) async fn remove_blacklist(state: &AppState, g: &str, u: &str) -> Result<Response> {
@@ -375,15 +334,17 @@ pub(crate) async fn remove_blacklist(state: &AppState, g: &str, u: &str) -> Resu
             "user {user} is not blacklisted in group {id}"
         )));
     }
-    Ok(ok(json!({"removed": true})))
+    Ok(ok(Removed::YES))
 }
 
 pub(crate) fn group_usage(state: &AppState, g: &str) -> Result<Response> {
     let g = load_group(state, g)?;
     let u = usage::current(&state.ctx, g.id, g.plan.limits(&state.ctx).monthly_requests)?;
-    Ok(ok(
-        json!({"groupId": g.id.get(), "plan": g.plan, "usage": u}),
-    ))
+    Ok(ok(GroupUsage {
+        group_id: g.id.get(),
+        plan: g.plan.into(),
+        usage: wire::Usage::from(&u),
+    }))
 }
 
 pub(crate) fn group_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
@@ -399,7 +360,18 @@ pub(crate) fn group_audit(state: &AppState, req: &Request, g: &str) -> Result<Re
         .transpose()?;
     let action = req.query.get("action").map(String::as_str);
     let (entries, next) = audit::list(&state.ctx, Tenant::Group(g.id), limit, cursor, action)?;
-    Ok(ok(json!({"entries": entries, "nextCursor": next})))
+    Ok(ok(audit_page(entries, next)))
+}
+
+/// An audit page as answered.
+pub(crate) fn audit_page(
+    entries: Vec<roster_core::audit::AuditEntry>,
+    next: Option<u64>,
+) -> AdminAuditPage {
+    AdminAuditPage {
+        entries: entries.into_iter().map(AdminAuditEntry::from).collect(),
+        next_cursor: next,
+    }
 }
 
 fn job_id(raw: &str) -> Result<JobId> {
@@ -423,7 +395,7 @@ pub(crate) async fn list_jobs(state: &AppState, req: &Request) -> Result<Respons
     for j in &jobs {
         views.push(job_view(state, j).await);
     }
-    Ok(ok(json!({"jobs": views})))
+    Ok(ok(JobsList { jobs: views }))
 }
 
 pub(crate) async fn get_job(state: &AppState, j: &str) -> Result<Response> {

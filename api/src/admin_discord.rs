@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use roster_core::guilds::{self, GuildPatch};
 use roster_core::links::{self, AccountLink};
 use roster_core::syncs::{self, StartError};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -23,18 +23,12 @@ use crate::admin::{AdminError, limit_param, ok};
 use crate::admin_guilds::{created, guild_id, load};
 use crate::http::{self, Request};
 use crate::state::AppState;
+use crate::wire::admin::{
+    BridgeKeyIssued, LinkInput, LinkView, LinksImport, LinksImported, LinksPage, Removed,
+    SyncRunView,
+};
 
 type Result<T> = std::result::Result<T, AdminError>;
-
-fn link_view(l: &AccountLink) -> Value {
-    json!({
-        "discordId": l.discord_id.to_string(),
-        "robloxId": l.roblox_id,
-        "robloxUsername": l.roblox_username,
-        "robloxDisplayName": l.roblox_display_name,
-        "verifiedAt": l.verified_at,
-    })
-}
 
 pub(crate) fn list_links(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
@@ -49,17 +43,10 @@ pub(crate) fn list_links(state: &AppState, req: &Request, g: &str) -> Result<Res
     let store = state.ctx.store.as_ref();
     let page = links::list(store, g.id, after, limit).map_err(roster_core::CoreError::from)?;
     let total = links::count(store, g.id).map_err(roster_core::CoreError::from)?;
-    Ok(ok(json!({
-        "links": page.iter().map(link_view).collect::<Vec<_>>(),
-        "total": total,
-    })))
-}
-
-/// Reads one field under its camelCase or snake_case name.
-fn field<'a>(o: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a Value> {
-    o.get(camel)
-        .or_else(|| o.get(snake))
-        .filter(|v| !v.is_null())
+    Ok(ok(LinksPage {
+        links: page.iter().map(LinkView::from).collect(),
+        total,
+    }))
 }
 
 fn parse_time(raw: &str, at: &str) -> Result<DateTime<Utc>> {
@@ -68,28 +55,14 @@ fn parse_time(raw: &str, at: &str) -> Result<DateTime<Utc>> {
         .map_err(|_| AdminError::bad(format!("{at}: `verifiedAt` must be an RFC 3339 time")))
 }
 
-fn link_from_json(o: &Map<String, Value>, at: &str, now: DateTime<Utc>) -> Result<AccountLink> {
-    let id = |camel: &str, snake: &str| -> Result<u64> {
-        field(o, camel, snake)
-            .and_then(http::parse_id_value)
-            .ok_or_else(|| {
-                AdminError::bad(format!("{at}: `{camel}` must be a positive integer id"))
-            })
-    };
-    let text = |camel: &str, snake: &str| -> Result<Option<String>> {
-        match field(o, camel, snake) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-            Some(_) => Err(AdminError::bad(format!("{at}: `{camel}` must be a string"))),
-        }
-    };
+/// A link read from the body (JSON or a CSV line at `at`).
+fn link_from(l: LinkInput, at: &str, now: DateTime<Utc>) -> Result<AccountLink> {
     Ok(AccountLink {
-        discord_id: id("discordId", "discord_id")?,
-        roblox_id: id("robloxId", "roblox_id")?,
-        roblox_username: text("robloxUsername", "roblox_username")?
-            .ok_or_else(|| AdminError::bad(format!("{at}: `robloxUsername` is required")))?,
-        roblox_display_name: text("robloxDisplayName", "roblox_display_name")?,
-        verified_at: match text("verifiedAt", "verified_at")? {
+        discord_id: l.discord_id.0,
+        roblox_id: l.roblox_id.0,
+        roblox_username: l.roblox_username.trim().to_owned(),
+        roblox_display_name: l.roblox_display_name.map(|d| d.trim().to_owned()),
+        verified_at: match l.verified_at {
             None => now,
             Some(t) => parse_time(&t, at)?,
         },
@@ -150,7 +123,8 @@ fn links_from_csv(text: &str, now: DateTime<Utc>) -> Result<Vec<AccountLink>> {
             if let Some(p) = va.filter(|p| !get(*p).is_empty()) {
                 o.insert("verifiedAt".into(), get(p).into());
             }
-            link_from_json(&o, &at, now)
+            let l = LinkInput::read(&o, &at).map_err(|e| AdminError::bad(e.0))?;
+            link_from(l, &at, now)
         })
         .collect()
 }
@@ -166,40 +140,23 @@ pub(crate) async fn import_links(state: &AppState, req: &Request, g: &str) -> Re
             std::str::from_utf8(&req.body).map_err(|_| AdminError::bad("the CSV must be UTF-8"))?;
         links_from_csv(text, now)?
     } else {
-        let v: Value = serde_json::from_slice(&req.body)
-            .map_err(|e| AdminError::bad(format!("the body is not JSON: {e}")))?;
-        let items: Vec<Value> = match v {
-            Value::Array(a) => a,
-            Value::Object(mut o) => match o.remove("links") {
-                Some(Value::Array(a)) => a,
-                Some(_) => return Err(AdminError::bad("`links` must be an array")),
-                None => vec![Value::Object(o)],
-            },
-            _ => {
-                return Err(AdminError::bad(
-                    "send a link object, an array of them, or CSV",
-                ));
-            }
-        };
-        items
-            .iter()
+        LinksImport::read(&req.body)
+            .map_err(|e| AdminError::bad(e.0))?
+            .into_iter()
             .enumerate()
-            .map(|(i, v)| match v {
-                Value::Object(o) => link_from_json(o, &format!("links[{i}]"), now),
-                _ => Err(AdminError::bad(format!("links[{i}] must be an object"))),
-            })
+            .map(|(i, l)| link_from(l, &format!("links[{i}]"), now))
             .collect::<Result<Vec<_>>>()?
     };
     if rows.is_empty() {
         return Err(AdminError::bad("no links to import"));
     }
     let report = links::import(&state.ctx, g.id, &rows, Some("admin".into())).await?;
-    Ok(created(json!({
-        "rows": rows.len(),
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-    })))
+    Ok(created(LinksImported {
+        rows: rows.len(),
+        created: report.created,
+        updated: report.updated,
+        unchanged: report.unchanged,
+    }))
 }
 
 fn discord_id(raw: &str) -> Result<u64> {
@@ -213,7 +170,7 @@ pub(crate) fn get_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
     let l = links::by_discord(state.ctx.store.as_ref(), g.id, id)
         .map_err(roster_core::CoreError::from)?
         .ok_or_else(|| AdminError::not_found(format!("no link for Discord user {id}")))?;
-    Ok(ok(link_view(&l)))
+    Ok(ok(LinkView::from(&l)))
 }
 
 pub(crate) async fn remove_link(state: &AppState, g: &str, d: &str) -> Result<Response> {
@@ -224,18 +181,20 @@ pub(crate) async fn remove_link(state: &AppState, g: &str, d: &str) -> Result<Re
             "no link for Discord user {id}"
         )));
     }
-    Ok(ok(json!({"removed": true})))
+    Ok(ok(Removed::YES))
 }
 
 pub(crate) async fn issue_bridge_key(state: &AppState, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
     let (g, key) = guilds::issue_role_bridge_key(&state.ctx, id).await?;
-    Ok(created(json!({
-        "guildId": g.id.to_string(),
-        "key": key,
-        "hint": g.discord.role_bridge_key_hint,
-        "notice": "give this key to the website now: Roster keeps only its hash and cannot show it again",
-    })))
+    Ok(created(BridgeKeyIssued {
+        guild_id: g.id.to_string(),
+        key,
+        hint: g.discord.role_bridge_key_hint,
+        notice:
+            "give this key to the website now: Roster keeps only its hash and cannot show it again"
+                .into(),
+    }))
 }
 
 pub(crate) async fn remove_bridge_key(state: &AppState, g: &str) -> Result<Response> {
@@ -249,32 +208,11 @@ pub(crate) async fn remove_bridge_key(state: &AppState, g: &str) -> Result<Respo
         },
     )
     .await?;
-    Ok(ok(json!({"removed": true})))
+    Ok(ok(Removed::YES))
 }
 
-fn run_view(run: &syncs::SyncRun, now: DateTime<Utc>) -> Value {
-    json!({
-        "runId": run.id.to_string(),
-        "status": run.status,
-        "total": run.total(),
-        "done": run.done,
-        "changed": run.changed,
-        "failed": run.failed,
-        "notApplied": run.not_applied,
-        "listed": run.listed,
-        "bots": run.bots,
-        "pages": run.pages,
-        "listingDone": run.listing_done,
-        "inFlight": run.in_flight,
-        "queuedBatches": run.queue_tail - run.queue_head,
-        "startedAt": run.started_at,
-        "finishedAt": run.finished_at,
-        "etaSeconds": run.eta_seconds(now),
-        "membersPerMinute": run.members_per_minute(now),
-        "requestedBy": run.requested_by,
-        "errors": run.errors,
-        "error": run.error,
-    })
+fn run_view(run: &syncs::SyncRun, now: DateTime<Utc>) -> SyncRunView {
+    SyncRunView::new(run, now)
 }
 
 pub(crate) async fn start_sync(state: &AppState, g: &str) -> Result<Response> {

@@ -5,17 +5,23 @@ use roster_core::apikeys::{self, KeyScope};
 use roster_core::audit::{self, Tenant};
 use roster_core::guilds::{self, GuildPatch, GuildRecord};
 use roster_core::ids::{GroupId, GuildId};
-use roster_core::moderation::{self, Identifier, ModKind, ModRecord, NewRecord, Source};
+use roster_core::moderation::{self, Identifier, ModKind, NewRecord, Source};
 use roster_core::secrets::Secret;
 use roster_core::servers::{self, Audience, CommandSpec};
 use roster_core::shield;
-use serde_json::{Map, Value, json};
-use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::admin::{AdminError, key_view, limit_param, ok, reject_unknown};
-use crate::http::{self, Request};
+use crate::admin::{AdminError, audit_page, body, body_or_empty, limit_param, ok};
+use crate::http::Request;
 use crate::state::AppState;
+use crate::wire::admin::{
+    CommandBody, CommandsQueued, CreateGuildBody, DiscordView, FlagBody, GameView, GamesList,
+    GuildBody, GuildView, GuildsList, IssueKeyBody, IssuedKey, KeyView, KeysList, LiveServerView,
+    LiveServers, ModBody, ModEnded, ModRecordView, ModRecords, PendingCommand, PendingCommands,
+    QueuedCommand, Removed, SecretView, ShieldFlagView,
+};
+
+pub(crate) use crate::admin::created;
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -24,152 +30,79 @@ pub(crate) fn guild_id(raw: &str) -> Result<GuildId> {
         .map_err(|e: roster_core::ids::IdError| AdminError::bad(e.to_string()))
 }
 
-fn body(req: &Request) -> Result<Map<String, Value>> {
-    http::json_object(req).map_err(|e| AdminError::bad(e.0))
-}
-
-pub(crate) fn created(v: Value) -> Response {
-    http::json(StatusCode::CREATED, &v)
-}
-
-/// The admin view of a guild (never the Open Cloud key).
-pub fn guild_view(g: &GuildRecord) -> Value {
-    json!({
-        "guildId": g.id.to_string(),
-        "name": g.name,
-        "linkedGroups": g.linked_groups.iter().map(|x| x.get()).collect::<Vec<_>>(),
-        "robloxUniverses": g.moderation.roblox_universes,
-        "openCloudKey": {"configured": g.moderation.open_cloud_key.is_some(), "hint": g.moderation.open_cloud_key_hint},
-        "shieldWriter": g.shield_writer,
-        "discord": {
-            "botToken": {"configured": g.discord.bot_token.is_some(), "hint": g.discord.bot_token_hint},
-            "mainGroup": g.discord.main_group.map(|m| m.get()),
-            "nicknameTemplate": g.discord.nickname_template,
-            "verifiedRole": g.discord.verified_role.map(|r| r.to_string()),
-            "unverifiedRole": g.discord.unverified_role.map(|r| r.to_string()),
-            "keepRoles": g.discord.keep_roles.iter().map(u64::to_string).collect::<Vec<_>>(),
-            "banInDiscord": g.discord.ban_in_discord,
-            "roleBridgeKey": {"configured": g.discord.role_bridge_key_hash.is_some(), "hint": g.discord.role_bridge_key_hint},
+/// The admin view of a guild (never its secrets).
+pub fn guild_view(g: &GuildRecord) -> GuildView {
+    let d = &g.discord;
+    GuildView {
+        guild_id: g.id.to_string(),
+        name: g.name.clone(),
+        linked_groups: g.linked_groups.iter().map(|x| x.get()).collect(),
+        roblox_universes: g.moderation.roblox_universes.clone(),
+        open_cloud_key: SecretView {
+            configured: g.moderation.open_cloud_key.is_some(),
+            hint: g.moderation.open_cloud_key_hint.clone(),
         },
-        "createdAt": g.created_at,
-        "updatedAt": g.updated_at,
-    })
+        shield_writer: g.shield_writer,
+        discord: DiscordView {
+            bot_token: SecretView {
+                configured: d.bot_token.is_some(),
+                hint: d.bot_token_hint.clone(),
+            },
+            main_group: d.main_group.map(|m| m.get()),
+            nickname_template: d.nickname_template.clone(),
+            verified_role: d.verified_role.map(|r| r.to_string()),
+            unverified_role: d.unverified_role.map(|r| r.to_string()),
+            keep_roles: d.keep_roles.iter().map(u64::to_string).collect(),
+            ban_in_discord: d.ban_in_discord,
+            role_bridge_key: SecretView {
+                configured: d.role_bridge_key_hash.is_some(),
+                hint: d.role_bridge_key_hint.clone(),
+            },
+        },
+        created_at: g.created_at,
+        updated_at: g.updated_at,
+    }
 }
 
-fn patch_from(b: &Map<String, Value>) -> Result<GuildPatch> {
-    let ids = |field: &str| -> Result<Option<Vec<u64>>> {
-        match b.get(field) {
-            None => Ok(None),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    http::parse_id_value(v).ok_or_else(|| {
-                        AdminError::bad(format!("`{field}` must hold positive integers"))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some),
-            Some(_) => Err(AdminError::bad(format!("`{field}` must be an array"))),
-        }
-    };
-    let linked_groups = ids("linkedGroups")?
+fn patch_from(b: GuildBody) -> Result<GuildPatch> {
+    let ids =
+        |v: Option<Vec<crate::wire::IdInput>>| v.map(|v| v.into_iter().map(|i| i.0).collect());
+    let linked_groups = b
+        .linked_groups
         .map(|v| {
             v.into_iter()
-                .map(GroupId::new)
+                .map(|i| GroupId::new(i.0))
                 .collect::<std::result::Result<Vec<_>, _>>()
         })
         .transpose()
         .map_err(|e| AdminError::bad(e.to_string()))?;
+    let main_group = match b.main_group {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(g)) => {
+            Some(Some(GroupId::new(g.0).map_err(|_| {
+                AdminError::bad("`mainGroup` must be a Roblox group id")
+            })?))
+        }
+    };
     Ok(GuildPatch {
-        name: match b.get("name") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(AdminError::bad("`name` must be a string")),
-        },
+        name: b.name,
         linked_groups,
-        roblox_universes: ids("robloxUniverses")?,
-        open_cloud_key: match b.get("openCloudKey") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) => Some(Some(Secret::new(s.clone()))),
-            Some(_) => return Err(AdminError::bad("`openCloudKey` must be a string or null")),
-        },
-        shield_writer: match b.get("shieldWriter") {
-            None => None,
-            Some(Value::Bool(x)) => Some(*x),
-            Some(_) => return Err(AdminError::bad("`shieldWriter` must be true or false")),
-        },
-        bot_token: match b.get("botToken") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) => Some(Some(Secret::new(
-                s.trim().trim_start_matches("Bot ").to_owned(),
-            ))),
-            Some(_) => return Err(AdminError::bad("`botToken` must be a string or null")),
-        },
-        main_group: match b.get("mainGroup") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(v) => Some(Some(
-                http::parse_id_value(v)
-                    .and_then(|id| GroupId::new(id).ok())
-                    .ok_or_else(|| AdminError::bad("`mainGroup` must be a Roblox group id"))?,
-            )),
-        },
-        nickname_template: match b.get("nicknameTemplate") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
-            Some(Value::String(s)) => Some(Some(s.clone())),
-            Some(_) => {
-                return Err(AdminError::bad(
-                    "`nicknameTemplate` must be a string or null",
-                ));
-            }
-        },
-        verified_role: opt_role(b, "verifiedRole")?,
-        unverified_role: opt_role(b, "unverifiedRole")?,
-        keep_roles: ids("keepRoles")?,
-        ban_in_discord: match b.get("banInDiscord") {
-            None => None,
-            Some(Value::Bool(x)) => Some(*x),
-            Some(_) => return Err(AdminError::bad("`banInDiscord` must be true or false")),
-        },
+        roblox_universes: ids(b.roblox_universes),
+        open_cloud_key: b.open_cloud_key.map(|k| k.map(Secret::new)),
+        shield_writer: b.shield_writer,
+        bot_token: b
+            .bot_token
+            .map(|t| t.map(|t| Secret::new(t.trim().trim_start_matches("Bot ").to_owned()))),
+        main_group,
+        nickname_template: b
+            .nickname_template
+            .map(|t| t.filter(|t| !t.trim().is_empty())),
+        verified_role: b.verified_role.map(|r| r.map(|r| r.0)),
+        unverified_role: b.unverified_role.map(|r| r.map(|r| r.0)),
+        keep_roles: ids(b.keep_roles),
+        ban_in_discord: b.ban_in_discord,
         role_bridge_key: None,
-    })
-}
-
-fn opt_role(b: &Map<String, Value>, field: &str) -> Result<Option<Option<u64>>> {
-    match b.get(field) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(v) => http::parse_id_value(v)
-            .map(|r| Some(Some(r)))
-            .ok_or_else(|| AdminError::bad(format!("`{field}` must be a Discord role id or null"))),
-    }
-}
-
-/// Fields a guild create or update may carry.
-const GUILD_FIELDS: &[&str] = &[
-    "name",
-    "linkedGroups",
-    "robloxUniverses",
-    "openCloudKey",
-    "shieldWriter",
-    "botToken",
-    "mainGroup",
-    "nicknameTemplate",
-    "verifiedRole",
-    "unverifiedRole",
-    "keepRoles",
-    "banInDiscord",
-];
-
-fn mod_view(r: &ModRecord) -> Value {
-    json!({
-        "id": r.id, "kind": r.kind, "identifier": r.identifier.to_string(), "reason": r.reason,
-        "moderatorId": r.moderator_id, "createdAt": r.created_at, "expiresAt": r.expires_at,
-        "placeId": r.place_id, "source": r.source, "endedAt": r.ended_at, "endedBy": r.ended_by,
     })
 }
 
@@ -177,32 +110,20 @@ pub(crate) fn list_guilds(state: &AppState, req: &Request) -> Result<Response> {
     let limit = limit_param(req, 100, 1000)?;
     let after = req.query.get("after").map(|a| guild_id(a)).transpose()?;
     let gs = guilds::list(&state.ctx, after, limit)?;
-    Ok(ok(
-        json!({"guilds": gs.iter().map(guild_view).collect::<Vec<_>>()}),
-    ))
+    Ok(ok(GuildsList {
+        guilds: gs.iter().map(guild_view).collect(),
+    }))
 }
 
 pub(crate) async fn create_guild(state: &AppState, req: &Request) -> Result<Response> {
-    let b = body(req)?;
-    let mut allowed = GUILD_FIELDS.to_vec();
-    allowed.push("guildId");
-    reject_unknown(&b, &allowed)?;
-    let id = match b.get("guildId") {
-        Some(Value::String(s)) => guild_id(s)?,
-        Some(Value::Number(n)) => guild_id(&n.to_string())?,
-        _ => {
-            return Err(AdminError::bad(
-                "`guildId` (a Discord guild id) is required",
-            ));
-        }
-    };
-    let name = match b.get("name") {
-        Some(Value::String(s)) => s.clone(),
-        None => format!("Guild {id}"),
-        Some(_) => return Err(AdminError::bad("`name` must be a string")),
-    };
-    let mut patch = patch_from(&b)?;
-    patch.name = None;
+    let b: CreateGuildBody = body(req)?;
+    let (id, mut settings) = b.split();
+    let id = GuildId::new(id.0).map_err(|e| AdminError::bad(e.to_string()))?;
+    let name = settings
+        .name
+        .take()
+        .unwrap_or_else(|| format!("Guild {id}"));
+    let patch = patch_from(settings)?;
     let g = guilds::create(&state.ctx, id, name, patch).await?;
     Ok(created(guild_view(&g)))
 }
@@ -219,47 +140,38 @@ pub(crate) fn get_guild(state: &AppState, g: &str) -> Result<Response> {
 
 pub(crate) async fn update_guild(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
-    let b = body(req)?;
-    reject_unknown(&b, GUILD_FIELDS)?;
-    let g = guilds::update(&state.ctx, id, patch_from(&b)?).await?;
+    let b: GuildBody = body(req)?;
+    let g = guilds::update(&state.ctx, id, patch_from(b)?).await?;
     Ok(ok(guild_view(&g)))
 }
 
 pub(crate) fn list_keys(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
     let keys = apikeys::list(&state.ctx, KeyScope::Guild(g.id))?;
-    Ok(ok(
-        json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()}),
-    ))
+    Ok(ok(KeysList {
+        keys: keys.iter().map(KeyView::from).collect(),
+    }))
 }
 
 pub(crate) async fn issue_key(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let id = guild_id(g)?;
-    let b = if req.body.is_empty() {
-        Map::new()
-    } else {
-        body(req)?
-    };
-    reject_unknown(&b, &["label"])?;
-    let label = b.get("label").and_then(Value::as_str).unwrap_or_default();
-    let (rec, token) = apikeys::issue(&state.ctx, KeyScope::Guild(id), label).await?;
-    let mut v = key_view(&rec);
-    v["key"] = json!(token);
-    v["notice"] = json!("store this key now: Roster keeps only its hash and cannot show it again");
-    Ok(created(v))
+    let b: IssueKeyBody = body_or_empty(req)?;
+    let label = b.label.unwrap_or_default();
+    let (rec, token) = apikeys::issue(&state.ctx, KeyScope::Guild(id), &label).await?;
+    Ok(created(IssuedKey::new(&rec, token)))
 }
 
 pub(crate) fn active(state: &AppState, g: &str, kind: ModKind) -> Result<Response> {
     let g = load(state, g)?;
     let now = state.ctx.clock.now();
-    let items: Vec<Value> = state
+    let records: Vec<ModRecordView> = state
         .ctx
         .moderation
         .active(g.id, kind, now)
         .iter()
-        .map(|r| mod_view(r))
+        .map(|r| ModRecordView::from(&**r))
         .collect();
-    Ok(ok(json!({ "records": items })))
+    Ok(ok(ModRecords { records }))
 }
 
 pub(crate) async fn create_mod(
@@ -269,54 +181,25 @@ pub(crate) async fn create_mod(
     kind: ModKind,
 ) -> Result<Response> {
     let id = guild_id(g)?;
-    let b = body(req)?;
-    reject_unknown(
-        &b,
-        &[
-            "identifier",
-            "reason",
-            "moderatorId",
-            "durationSeconds",
-            "placeId",
-        ],
-    )?;
-    let identifier = Identifier::from_json(b.get("identifier").unwrap_or(&Value::Null))?;
-    let duration = match b.get("durationSeconds") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(std::time::Duration::from_secs(
-            v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                AdminError::bad("`durationSeconds` must be a positive integer or null")
-            })?,
-        )),
-    };
+    let b: ModBody = body(req)?;
+    let identifier = Identifier::from_json(&b.identifier.0)?;
     let r = moderation::create(
         &state.ctx,
         NewRecord {
             guild: id,
             kind,
             identifier,
-            reason: b
-                .get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            moderator_id: b
-                .get("moderatorId")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            duration,
-            place_id: match b.get("placeId") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    http::parse_id_value(v)
-                        .ok_or_else(|| AdminError::bad("`placeId` must be a positive integer"))?,
-                ),
-            },
+            reason: b.reason.unwrap_or_default(),
+            moderator_id: b.moderator_id,
+            duration: b
+                .duration_seconds
+                .map(|d| std::time::Duration::from_secs(d.0)),
+            place_id: b.place_id.map(|p| p.0),
             source: Source::Admin,
         },
     )
     .await?;
-    Ok(created(mod_view(&r)))
+    Ok(created(ModRecordView::from(&r)))
 }
 
 pub(crate) async fn revoke_mod(
@@ -353,9 +236,9 @@ pub(crate) async fn revoke_mod(
             kind.as_str()
         )));
     }
-    Ok(ok(
-        json!({"ended": ended.iter().map(mod_view).collect::<Vec<_>>()}),
-    ))
+    Ok(ok(ModEnded {
+        ended: ended.iter().map(ModRecordView::from).collect(),
+    }))
 }
 
 pub(crate) fn live_servers(state: &AppState, g: &str) -> Result<Response> {
@@ -366,56 +249,35 @@ pub(crate) fn live_servers(state: &AppState, g: &str) -> Result<Response> {
         .ctx
         .servers
         .live(g.id, Audience::Guild, state.ctx.clock.now(), dead);
-    Ok(ok(json!({"servers": live})))
+    Ok(ok(LiveServers {
+        servers: live.into_iter().map(LiveServerView::from).collect(),
+    }))
 }
 
 pub(crate) fn games(state: &AppState, g: &str) -> Result<Response> {
     let g = load(state, g)?;
-    Ok(ok(json!({"games": servers::games(&state.ctx, g.id)?})))
+    Ok(ok(GamesList {
+        games: servers::games(&state.ctx, g.id)?
+            .into_iter()
+            .map(GameView::from)
+            .collect(),
+    }))
 }
 
 pub(crate) fn pending(state: &AppState, g: &str, s: &str) -> Result<Response> {
     let g = load(state, g)?;
     let cmds = servers::pending(&state.ctx, g.id, s)?;
-    Ok(ok(json!({"commands": cmds})))
+    Ok(ok(PendingCommands {
+        commands: cmds.into_iter().map(PendingCommand::from).collect(),
+    }))
 }
 
 pub(crate) async fn enqueue(state: &AppState, req: &Request, g: &str) -> Result<Response> {
     let g = load(state, g)?;
-    let b = body(req)?;
-    reject_unknown(
-        &b,
-        &[
-            "type",
-            "targetId",
-            "reason",
-            "data",
-            "ttlSeconds",
-            "serverId",
-            "placeId",
-            "universeId",
-            "all",
-        ],
-    )?;
-    let str_field = |f: &str| -> Result<Option<String>> {
-        match b.get(f) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(AdminError::bad(format!("`{f}` must be a string"))),
-        }
-    };
-    let num = |f: &str| -> Result<Option<u64>> {
-        match b.get(f) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => http::parse_id_value(v)
-                .map(Some)
-                .ok_or_else(|| AdminError::bad(format!("`{f}` must be a positive integer"))),
-        }
-    };
-    let server = str_field("serverId")?;
-    let all = b.get("all").and_then(Value::as_bool).unwrap_or(false);
-    let (place, universe) = (num("placeId")?, num("universeId")?);
+    let b: CommandBody = body(req)?;
+    let server = b.server_id.map(|s| s.0);
+    let all = b.all.unwrap_or(false);
+    let (place, universe) = (b.place_id.map(|p| p.0), b.universe_id.map(|u| u.0));
     let chosen = [server.is_some(), place.is_some(), universe.is_some(), all]
         .iter()
         .filter(|x| **x)
@@ -432,17 +294,23 @@ pub(crate) async fn enqueue(state: &AppState, req: &Request, g: &str) -> Result<
         _ => Audience::Guild,
     };
     let spec = CommandSpec {
-        kind: str_field("type")?
-            .ok_or_else(|| AdminError::bad("`type` is required, e.g. \"kick\""))?,
-        target_id: str_field("targetId")?,
-        reason: str_field("reason")?,
-        data: b.get("data").cloned().filter(|d| !d.is_null()),
-        ttl: num("ttlSeconds")?.map(std::time::Duration::from_secs),
+        kind: b.kind.0,
+        target_id: b.target_id.map(|t| t.0),
+        reason: b.reason.map(|r| r.0),
+        data: b.data.filter(|d| !d.is_null()),
+        ttl: b.ttl_seconds.map(|t| std::time::Duration::from_secs(t.0)),
     };
     let cmds = servers::enqueue(&state.ctx, g.id, audience, spec).await?;
-    Ok(created(json!({
-        "commands": cmds.iter().map(|c| json!({"serverId": c.server_id, "id": c.id, "expiresAt": c.expires_at})).collect::<Vec<_>>(),
-    })))
+    Ok(created(CommandsQueued {
+        commands: cmds
+            .into_iter()
+            .map(|c| QueuedCommand {
+                server_id: c.server_id,
+                id: c.id,
+                expires_at: c.expires_at,
+            })
+            .collect(),
+    }))
 }
 
 pub(crate) fn guild_audit(state: &AppState, req: &Request, g: &str) -> Result<Response> {
@@ -458,7 +326,7 @@ pub(crate) fn guild_audit(state: &AppState, req: &Request, g: &str) -> Result<Re
         .transpose()?;
     let action = req.query.get("action").map(String::as_str);
     let (entries, next) = audit::list(&state.ctx, Tenant::Guild(g.id), limit, cursor, action)?;
-    Ok(ok(json!({"entries": entries, "nextCursor": next})))
+    Ok(ok(audit_page(entries, next)))
 }
 
 fn roblox_id(raw: &str) -> Result<u64> {
@@ -469,30 +337,17 @@ fn roblox_id(raw: &str) -> Result<u64> {
 }
 
 pub(crate) async fn flag(state: &AppState, req: &Request) -> Result<Response> {
-    let b = body(req)?;
-    reject_unknown(&b, &["robloxId", "reason", "robloxUsername"])?;
-    let id = b
-        .get("robloxId")
-        .and_then(http::parse_id_value)
-        .ok_or_else(|| AdminError::bad("`robloxId` (a positive integer) is required"))?;
-    let reason = b
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let username = b
-        .get("robloxUsername")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let f = shield::flag(&state.ctx, id, reason, username).await?;
-    Ok(created(serde_json::to_value(f).unwrap_or(Value::Null)))
+    let b: FlagBody = body(req)?;
+    let reason = b.reason.unwrap_or_default();
+    let f = shield::flag(&state.ctx, b.roblox_id.0, reason, b.roblox_username).await?;
+    Ok(created(ShieldFlagView::from(f)))
 }
 
 pub(crate) fn get_flag(state: &AppState, raw: &str) -> Result<Response> {
     let id = roblox_id(raw)?;
     let f = shield::check(&state.ctx, id)?
         .ok_or_else(|| AdminError::not_found(format!("user {id} is not flagged")))?;
-    Ok(ok(serde_json::to_value(f).unwrap_or(Value::Null)))
+    Ok(ok(ShieldFlagView::from(f)))
 }
 
 pub(crate) async fn unflag(state: &AppState, raw: &str) -> Result<Response> {
@@ -500,7 +355,7 @@ pub(crate) async fn unflag(state: &AppState, raw: &str) -> Result<Response> {
     if !shield::unflag(&state.ctx, id).await? {
         return Err(AdminError::not_found(format!("user {id} is not flagged")));
     }
-    Ok(ok(json!({"removed": true})))
+    Ok(ok(Removed::YES))
 }
 
 pub(crate) async fn allowlist(state: &AppState, g: &str, on: bool) -> Result<Response> {

@@ -17,7 +17,6 @@ use roster_core::ranking::{self, RankError, RankRequest, Submitted};
 use roster_core::store::{StoreExt, Tree};
 use roster_core::usage::{self, UsageSnapshot};
 use roster_upstream::UpstreamError;
-use serde_json::Value;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -483,7 +482,7 @@ pub(crate) fn get_usage(state: &AppState, req: &Request, group_raw: &str) -> Res
 }
 
 /// The public view of a job record (shared with the admin API).
-pub async fn job_view(state: &AppState, rec: &JobRecord) -> Value {
+pub async fn job_view(state: &AppState, rec: &JobRecord) -> wire::JobView {
     let mut status = rec.status;
     let mut attempts = rec.attempts;
     if !status.is_final()
@@ -498,7 +497,7 @@ pub async fn job_view(state: &AppState, rec: &JobRecord) -> Value {
         Tenant::Group(g) => (Some(g.get()), None),
         Tenant::Guild(g) => (None, Some(g.to_string())),
     };
-    let view = wire::JobView {
+    wire::JobView {
         job_id: rec.id.to_string(),
         kind: serde_json::to_value(rec.kind)
             .ok()
@@ -528,8 +527,7 @@ pub async fn job_view(state: &AppState, rec: &JobRecord) -> Value {
         }),
         group_id,
         guild_id,
-    };
-    serde_json::to_value(view).unwrap_or(Value::Null)
+    }
 }
 
 /// `GET /v1/jobs/{jobId}`

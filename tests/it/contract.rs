@@ -585,3 +585,354 @@ fn conformance_guild_reference_routes_are_in_the_table() {
         "reference routes missing from the table: {unexpected:?}"
     );
 }
+
+/// Every admin route answers 2xx at least once here, with a body its schema in the document
+/// accepts (the harness checks each answer): the typed answers of the admin family cannot drift
+/// from what the handlers write. The walk sets things up through the admin routes themselves.
+async fn every_admin_answer_matches_its_schema(backend: Backend) {
+    use roster_sim::roblox::{Endpoint, FaultAction};
+    use std::collections::BTreeSet;
+
+    let tweak: crate::harness::Tweak = std::sync::Arc::new(|c| c.queue.max_attempts = 2);
+    let d = crate::discord::start_with(backend, Default::default(), Some(tweak)).await;
+    let app = &d.app;
+    let mut reached: BTreeSet<&'static str> = BTreeSet::new();
+    let mut hit = async |method: Method, path: &str, body: Option<Value>, status: u16| -> Value {
+        let a = app.admin(method.clone(), path, body).await;
+        assert_eq!(a.status, status, "{method} {path}: {:?}", a.body);
+        let p = format!("/admin/v1{}", path.split('?').next().unwrap_or(path));
+        let segs: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+        match roster_api::routes::find(&method, &segs) {
+            roster_api::routes::Found::Route(r, _) => reached.insert(r.id),
+            other => panic!("{method} {p} is not a route: {other:?}"),
+        };
+        a.body
+    };
+
+    // Groups, keys, rules, blacklist, usage, audit.
+    let g = hit(
+        Method::POST,
+        "/groups",
+        Some(json!({"groupId": "555", "name": "Five", "plan": "PRO", "guardRank": 200, "openCloudKey": "oc-key-555-abcdef"})),
+        201,
+    )
+    .await;
+    assert_eq!(
+        (g["plan"].as_str(), g["guardRank"].as_u64()),
+        (Some("pro"), Some(200))
+    );
+    assert_eq!(g["openCloudKey"]["configured"], true);
+    hit(Method::GET, "/groups?limit=1", None, 200).await;
+    hit(Method::GET, "/groups/555", None, 200).await;
+    let g = hit(
+        Method::PATCH,
+        "/groups/555",
+        Some(json!({"plan": "max", "guardRank": null, "openCloudKey": null})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (g["plan"].as_str(), g["guardRank"].is_null()),
+        (Some("max"), true)
+    );
+    assert_eq!(g["openCloudKey"]["configured"], false);
+    let k = hit(
+        Method::POST,
+        "/groups/555/keys",
+        Some(json!({"label": "game"})),
+        201,
+    )
+    .await;
+    assert!(
+        k["key"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(k["prefix"].as_str().unwrap()))
+    );
+    assert_eq!(k["scope"], json!({"type": "group", "id": 555}));
+    hit(Method::GET, "/groups/555/keys", None, 200).await;
+    let key_id = k["id"].as_str().unwrap().to_owned();
+    let r = hit(Method::DELETE, &format!("/keys/{key_id}"), None, 200).await;
+    assert_eq!(r["active"], false);
+    let range = hit(
+        Method::POST,
+        "/groups/555/rules",
+        Some(json!({"direction": "promote", "from": {"min": 1, "max": 29}, "to": "next"})),
+        201,
+    )
+    .await;
+    let exact = hit(
+        Method::POST,
+        "/groups/555/rules",
+        Some(json!({"direction": "demote", "from": 30, "to": 20, "enabled": false})),
+        201,
+    )
+    .await;
+    assert_eq!(
+        (exact["from"].as_u64(), exact["to"].as_u64()),
+        (Some(30), Some(20))
+    );
+    let rid = range["id"].as_u64().unwrap();
+    let r = hit(
+        Method::PATCH,
+        &format!("/groups/555/rules/{rid}"),
+        Some(json!({"enabled": false})),
+        200,
+    )
+    .await;
+    assert_eq!(r["enabled"], false);
+    let rules = hit(Method::GET, "/groups/555/rules", None, 200).await;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(2));
+    hit(
+        Method::DELETE,
+        &format!("/groups/555/rules/{rid}"),
+        None,
+        200,
+    )
+    .await;
+    hit(
+        Method::POST,
+        "/groups/555/blacklist",
+        Some(json!({"robloxUserId": 9, "reason": "alt"})),
+        201,
+    )
+    .await;
+    let bl = hit(Method::GET, "/groups/555/blacklist", None, 200).await;
+    assert_eq!(bl["blacklist"][0]["robloxUserId"], 9);
+    hit(Method::DELETE, "/groups/555/blacklist/9", None, 200).await;
+    hit(Method::GET, "/groups/555/usage", None, 200).await;
+
+    // Jobs: a promote that Roblox refuses until it is dead, then an operator retry.
+    app.sim.fault(
+        Endpoint::AssignRole,
+        FaultAction::Status { status: 503 },
+        None,
+    );
+    let a = app.promote(101).await;
+    assert_eq!(a.status, 502, "{:?}", a.body);
+    let job = a.body["jobId"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait_job(&job).await["status"], "dead");
+    let dead = hit(Method::GET, "/jobs?status=dead", None, 200).await;
+    assert_eq!(dead["jobs"][0]["jobId"], job.as_str());
+    hit(Method::GET, &format!("/jobs/{job}"), None, 200).await;
+    app.sim.sim.clear_faults();
+    hit(Method::POST, &format!("/jobs/{job}/retry"), None, 202).await;
+    assert_eq!(app.wait_job(&job).await["status"], "succeeded");
+    let audit = hit(
+        Method::GET,
+        &format!("/groups/{GROUP}/audit?limit=5"),
+        None,
+        200,
+    )
+    .await;
+    assert!(!audit["entries"].as_array().unwrap().is_empty());
+
+    // Guilds and their keys.
+    let g2 = "123456789012345678";
+    let v = hit(
+        Method::POST,
+        "/guilds",
+        Some(json!({
+            "guildId": g2, "linkedGroups": [555], "robloxUniverses": ["42"], "mainGroup": 555,
+            "botToken": "Bot MTIzNDU2Nzg5MDEyMzQ1Njc4.abc.def", "verifiedRole": "223456789012345678",
+            "keepRoles": [323456789012345678u64], "banInDiscord": true, "shieldWriter": false,
+        })),
+        201,
+    )
+    .await;
+    assert_eq!(v["name"], format!("Guild {g2}"));
+    assert_eq!(v["discord"]["botToken"]["configured"], true);
+    assert_eq!(v["discord"]["keepRoles"], json!(["323456789012345678"]));
+    hit(Method::GET, "/guilds", None, 200).await;
+    hit(Method::GET, &format!("/guilds/{g2}"), None, 200).await;
+    let v = hit(
+        Method::PATCH,
+        &format!("/guilds/{g2}"),
+        Some(json!({"name": "Two", "mainGroup": null, "botToken": null, "nicknameTemplate": " "})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (v["name"].as_str(), v["discord"]["mainGroup"].is_null()),
+        (Some("Two"), true)
+    );
+    assert_eq!(v["discord"]["botToken"]["configured"], false);
+    let k = hit(Method::POST, &format!("/guilds/{g2}/keys"), None, 201).await;
+    assert_eq!(k["scope"], json!({"type": "guild", "id": g2}));
+    hit(Method::GET, &format!("/guilds/{g2}/keys"), None, 200).await;
+
+    // Moderation.
+    for (kind, what) in [("bans", "ban"), ("mutes", "mute")] {
+        let r = hit(
+            Method::POST,
+            &format!("/guilds/{GUILD}/{kind}"),
+            Some(json!({"identifier": 42, "reason": "spam", "durationSeconds": 3600, "moderatorId": "7"})),
+            201,
+        )
+        .await;
+        assert_eq!(
+            (r["kind"].as_str(), r["source"].as_str()),
+            (Some(what), Some("admin"))
+        );
+        let list = hit(Method::GET, &format!("/guilds/{GUILD}/{kind}"), None, 200).await;
+        assert_eq!(list["records"].as_array().map(Vec::len), Some(1));
+        let ended = hit(
+            Method::DELETE,
+            &format!("/guilds/{GUILD}/{kind}/42"),
+            None,
+            200,
+        )
+        .await;
+        assert!(ended["ended"][0]["endedAt"].is_string(), "{ended:?}");
+    }
+    hit(Method::GET, &format!("/guilds/{GUILD}/audit"), None, 200).await;
+
+    // Game servers and commands.
+    let a = app
+        .guild(
+            Method::POST,
+            "/roblox/games/register",
+            Some(json!({"place_id": 11, "universe_id": 12, "name": "Obby"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = app
+        .guild(
+            Method::POST,
+            "/roblox/servers/heartbeat",
+            Some(
+                json!({"server_id": "srv-1", "place_id": 11, "universe_id": 12, "player_count": 3}),
+            ),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let games = hit(Method::GET, &format!("/guilds/{GUILD}/games"), None, 200).await;
+    assert_eq!(games["games"][0]["place_id"], 11);
+    let live = hit(Method::GET, &format!("/guilds/{GUILD}/servers"), None, 200).await;
+    assert_eq!(live["servers"][0]["server_id"], "srv-1");
+    let q = hit(
+        Method::POST,
+        &format!("/guilds/{GUILD}/commands"),
+        Some(json!({"type": "announce", "serverId": "srv-1", "reason": "hi", "data": {"text": "x"}, "ttlSeconds": 60})),
+        201,
+    )
+    .await;
+    assert_eq!(q["commands"][0]["serverId"], "srv-1");
+    let p = hit(
+        Method::GET,
+        &format!("/guilds/{GUILD}/servers/srv-1/commands"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(p["commands"][0]["type"], "announce");
+
+    // Shield.
+    let f = hit(
+        Method::POST,
+        "/shield/flags",
+        Some(json!({"robloxId": "777", "reason": "exploiting", "robloxUsername": "Bad777"})),
+        201,
+    )
+    .await;
+    assert_eq!(f["roblox_id"], "777");
+    hit(Method::GET, "/shield/flags/777", None, 200).await;
+    hit(Method::DELETE, "/shield/flags/777", None, 200).await;
+    let v = hit(
+        Method::PUT,
+        &format!("/shield/allowlist/{GUILD}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(v["shieldWriter"], true);
+    hit(
+        Method::DELETE,
+        &format!("/shield/allowlist/{GUILD}"),
+        None,
+        200,
+    )
+    .await;
+
+    // Links, the role-bridge key, sync-all.
+    let discord = crate::discord::discord_of(101);
+    let imported = hit(
+        Method::POST,
+        &format!("/guilds/{GUILD}/links"),
+        Some(json!([{"discord_id": discord, "roblox_id": "101", "roblox_username": "Builder101", "verifiedAt": "2026-05-02T10:00:42Z"}])),
+        201,
+    )
+    .await;
+    assert_eq!(
+        (imported["rows"].as_u64(), imported["created"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let links = hit(Method::GET, &format!("/guilds/{GUILD}/links"), None, 200).await;
+    assert_eq!(links["total"], 1);
+    let l = hit(
+        Method::GET,
+        &format!("/guilds/{GUILD}/links/{discord}"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(l["discordId"], discord.to_string());
+    let key = hit(
+        Method::POST,
+        &format!("/guilds/{GUILD}/role-bridge-key"),
+        None,
+        201,
+    )
+    .await;
+    assert!(
+        key["key"]
+            .as_str()
+            .is_some_and(|k| k.ends_with(key["hint"].as_str().unwrap().trim_start_matches('…')))
+    );
+    hit(
+        Method::DELETE,
+        &format!("/guilds/{GUILD}/role-bridge-key"),
+        None,
+        200,
+    )
+    .await;
+    let run = hit(
+        Method::POST,
+        &format!("/guilds/{GUILD}/sync-all"),
+        None,
+        201,
+    )
+    .await;
+    assert_eq!(run["status"], "running");
+    hit(Method::GET, &format!("/guilds/{GUILD}/sync-all"), None, 200).await;
+    hit(
+        Method::DELETE,
+        &format!("/guilds/{GUILD}/links/{discord}"),
+        None,
+        200,
+    )
+    .await;
+
+    // A cancel answers 200 only while a run is going, which no request here can hold still; it
+    // answers the same `SyncRunView` as the start and the progress above, and its refusal is
+    // checked against the document like every other answer.
+    let c = app
+        .admin(Method::DELETE, &format!("/guilds/{GUILD}/sync-all"), None)
+        .await;
+    assert!(matches!(c.status, 200 | 409), "{:?}", c.body);
+    if c.status == 200 {
+        reached.insert("sync_all_cancel");
+    }
+    let missing: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.family == Family::Admin && r.id != "sync_all_cancel")
+        .map(|r| r.id)
+        .filter(|id| !reached.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "admin routes never answered 2xx here: {missing:?}"
+    );
+    d.app.finish().await;
+}
+
+crate::both_backends!(every_admin_answer_matches_its_schema);

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::http::Request;
 
+pub mod admin;
 pub mod guild;
 
 /// Why a body was refused: a message naming the field and the rule.
