@@ -207,25 +207,23 @@ pub enum Verdict {
     Requeue(String),
 }
 
-async fn run_kind(
-    deps: &Deps,
-    env: &JobEnvelope,
-    plan: Option<serde_json::Value>,
-    timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    match env.kind {
-        JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => {
-            jobs::rank::run(deps, env, plan, timer).await
+/// The handler dispatch, from the registration list (`roster_core::job_kinds!`).
+macro_rules! dispatch {
+    ($( $(#[$doc:meta])* $variant:ident => $ty:path, )*) => {
+        async fn run_kind(
+            deps: &Deps,
+            env: &JobEnvelope,
+            plan: Option<serde_json::Value>,
+            timer: &mut UpstreamTimer,
+        ) -> Result<serde_json::Value, Failure> {
+            match env.kind {
+                $(JobKind::$variant => jobs::run_as::<$ty>(deps, env, plan, timer).await,)*
+            }
         }
-        JobKind::RobloxRestrict => jobs::moderation::run(deps, env, timer).await,
-        JobKind::DiscordSyncMember => jobs::discord::sync_member(deps, env, timer).await,
-        JobKind::DiscordSyncPage => jobs::discord::sync_page(deps, env, timer).await,
-        JobKind::DiscordSyncBatch => jobs::discord::sync_batch(deps, env, timer).await,
-        JobKind::DiscordRoleChanges => jobs::discord::role_changes(deps, env, timer).await,
-        JobKind::DiscordDirectMessage => jobs::discord::direct_message(deps, env, timer).await,
-        JobKind::DiscordBan => jobs::discord::ban(deps, env, timer).await,
-    }
+    };
 }
+
+roster_core::job_kinds!(dispatch);
 
 /// Runs a delivered task to a verdict.
 pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {

@@ -5,11 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::DISCORD_QUEUE;
+use super::kind::{Done, Effects, JobAudit, Kind};
+use super::order::member_subject;
 use crate::bindings::Binding;
 use crate::guilds::{DiscordSettings, GuildRecord};
 use crate::ids::GuildId;
 use crate::links::AccountLink;
 use crate::secrets::Sealed;
+use crate::store::StoreError;
 
 /// Error codes Discord jobs fail with (the guild family's vocabulary).
 pub mod codes {
@@ -314,5 +318,162 @@ pub fn sync_settings(d: &DiscordSettings) -> DiscordSettings {
         role_bridge_key_hash: None,
         role_bridge_key_hint: None,
         ..d.clone()
+    }
+}
+
+/// Result of a direct message job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessageResult {
+    /// Sent.
+    pub sent: bool,
+}
+
+/// Result of a Discord ban job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscordBanResult {
+    /// Whether the user is banned now.
+    pub banned: bool,
+    /// For an unban: whether they were banned before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_banned: Option<bool>,
+}
+
+/// `discord.sync_member`: sync one member's roles and nickname, ordered on the member.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncMember;
+
+impl Kind for SyncMember {
+    const NAME: &'static str = "discord.sync_member";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = SyncMemberJob;
+    type Result = MemberSyncResult;
+
+    fn subjects(job: &SyncMemberJob, out: &mut Vec<String>) {
+        out.push(member_subject(job.spec.target.guild.get(), job.user_id));
+    }
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        fx.audit(JobAudit {
+            action: "discord.sync",
+            target: done.payload.user_id.to_string(),
+            details: None,
+        });
+        Ok(())
+    }
+}
+
+/// `discord.sync_page`: read one page of a guild's members for a sync-all run. Not ordered; its
+/// outcome advances the run ([`crate::syncs`]), which leaves its own audit entries.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncPage;
+
+impl Kind for SyncPage {
+    const NAME: &'static str = "discord.sync_page";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = SyncPageJob;
+    type Result = SyncPageResult;
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        crate::syncs::on_page_outcome(done, fx)
+    }
+}
+
+/// `discord.sync_batch`: sync a batch of members for a sync-all run. Not ordered; its outcome
+/// advances the run ([`crate::syncs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncBatch;
+
+impl Kind for SyncBatch {
+    const NAME: &'static str = "discord.sync_batch";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = SyncBatchJob;
+    type Result = SyncBatchResult;
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        crate::syncs::on_batch_outcome(done, fx)
+    }
+}
+
+/// `discord.role_changes`: add or remove roles, ordered on every member it touches.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleChanges;
+
+impl Kind for RoleChanges {
+    const NAME: &'static str = "discord.role_changes";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = RoleChangesJob;
+    type Result = RoleChangesResult;
+
+    fn subjects(job: &RoleChangesJob, out: &mut Vec<String>) {
+        out.extend(
+            job.changes
+                .iter()
+                .map(|c| member_subject(job.target.guild.get(), c.user_id)),
+        );
+    }
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        let users: std::collections::BTreeSet<u64> =
+            done.payload.changes.iter().map(|c| c.user_id).collect();
+        let target = if users.len() == 1 {
+            users.iter().next().map(u64::to_string).unwrap_or_default()
+        } else {
+            format!("{} users", users.len())
+        };
+        fx.audit(JobAudit {
+            action: "discord.roles",
+            target,
+            details: None,
+        });
+        Ok(())
+    }
+}
+
+/// `discord.direct_message`: send a direct message. Not ordered (it changes nothing lasting).
+#[derive(Debug, Clone, Copy)]
+pub struct DirectMessage;
+
+impl Kind for DirectMessage {
+    const NAME: &'static str = "discord.direct_message";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = DirectMessageJob;
+    type Result = DirectMessageResult;
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        fx.audit(JobAudit {
+            action: "discord.direct_message",
+            target: done.payload.user_id.to_string(),
+            details: None,
+        });
+        Ok(())
+    }
+}
+
+/// `discord.ban`: ban or unban in Discord, ordered on the member.
+#[derive(Debug, Clone, Copy)]
+pub struct DiscordBan;
+
+impl Kind for DiscordBan {
+    const NAME: &'static str = "discord.ban";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = DiscordBanJob;
+    type Result = DiscordBanResult;
+
+    fn subjects(job: &DiscordBanJob, out: &mut Vec<String>) {
+        out.push(member_subject(job.target.guild.get(), job.user_id));
+    }
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        fx.audit(JobAudit {
+            action: if done.payload.active {
+                "ban.discord_ban"
+            } else {
+                "ban.discord_unban"
+            },
+            target: done.payload.user_id.to_string(),
+            details: None,
+        });
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod discord;
 pub mod facade;
+pub mod kind;
 pub mod moderation;
 pub mod order;
 pub mod ranking;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Tenant;
 use crate::ids::JobId;
+use kind::define_kinds;
 
 /// The queue every ranking job goes to. A fixed string: never derive it from a type name.
 pub const RANKING_QUEUE: &str = "roster.ranking";
@@ -43,72 +45,38 @@ pub const DISCORD_QUEUE: &str = "roster.discord";
 /// Every queue Roster runs workers for.
 pub const QUEUES: [&str; 3] = [RANKING_QUEUE, MODERATION_QUEUE, DISCORD_QUEUE];
 
-/// The kinds of job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum JobKind {
-    /// Set a member's rank.
-    #[serde(rename = "ranking.set")]
-    RankSet,
-    /// Apply the matching promote rule.
-    #[serde(rename = "ranking.promote")]
-    RankPromote,
-    /// Apply the matching demote rule.
-    #[serde(rename = "ranking.demote")]
-    RankDemote,
-    /// Apply or lift a Roblox experience ban (Open Cloud user restrictions).
-    #[serde(rename = "moderation.roblox_restrict")]
-    RobloxRestrict,
-    /// Sync one member's Discord roles and nickname.
-    #[serde(rename = "discord.sync_member")]
-    DiscordSyncMember,
-    /// Read one page of a guild's members (sync-all).
-    #[serde(rename = "discord.sync_page")]
-    DiscordSyncPage,
-    /// Sync a batch of members (sync-all).
-    #[serde(rename = "discord.sync_batch")]
-    DiscordSyncBatch,
-    /// Add or remove roles.
-    #[serde(rename = "discord.role_changes")]
-    DiscordRoleChanges,
-    /// Send a direct message.
-    #[serde(rename = "discord.direct_message")]
-    DiscordDirectMessage,
-    /// Ban or unban in Discord.
-    #[serde(rename = "discord.ban")]
-    DiscordBan,
+/// The registration list: every job kind, once. Calls `$m! { Variant => Type, … }` with each
+/// entry; core defines [`JobKind`] and the dispatch of ordering and outcome hooks from it
+/// ([`kind`]), the worker its handler dispatch. Each type implements [`kind::Kind`].
+#[macro_export]
+macro_rules! job_kinds {
+    ($m:ident) => {
+        $m! {
+            /// Set a member's rank.
+            RankSet => $crate::jobs::ranking::RankSet,
+            /// Apply the matching promote rule.
+            RankPromote => $crate::jobs::ranking::RankPromote,
+            /// Apply the matching demote rule.
+            RankDemote => $crate::jobs::ranking::RankDemote,
+            /// Apply or lift a Roblox experience ban (Open Cloud user restrictions).
+            RobloxRestrict => $crate::jobs::moderation::RobloxRestrict,
+            /// Sync one member's Discord roles and nickname.
+            DiscordSyncMember => $crate::jobs::discord::SyncMember,
+            /// Read one page of a guild's members (sync-all).
+            DiscordSyncPage => $crate::jobs::discord::SyncPage,
+            /// Sync a batch of members (sync-all).
+            DiscordSyncBatch => $crate::jobs::discord::SyncBatch,
+            /// Add or remove roles.
+            DiscordRoleChanges => $crate::jobs::discord::RoleChanges,
+            /// Send a direct message.
+            DiscordDirectMessage => $crate::jobs::discord::DirectMessage,
+            /// Ban or unban in Discord.
+            DiscordBan => $crate::jobs::discord::DiscordBan,
+        }
+    };
 }
 
-impl JobKind {
-    /// The queue this kind runs on.
-    pub fn queue(self) -> &'static str {
-        match self {
-            JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => RANKING_QUEUE,
-            JobKind::RobloxRestrict => MODERATION_QUEUE,
-            JobKind::DiscordSyncMember
-            | JobKind::DiscordSyncPage
-            | JobKind::DiscordSyncBatch
-            | JobKind::DiscordRoleChanges
-            | JobKind::DiscordDirectMessage
-            | JobKind::DiscordBan => DISCORD_QUEUE,
-        }
-    }
-
-    /// The wire name, `ranking.promote` etc.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::RankSet => "ranking.set",
-            JobKind::RankPromote => "ranking.promote",
-            JobKind::RankDemote => "ranking.demote",
-            JobKind::RobloxRestrict => "moderation.roblox_restrict",
-            JobKind::DiscordSyncMember => "discord.sync_member",
-            JobKind::DiscordSyncPage => "discord.sync_page",
-            JobKind::DiscordSyncBatch => "discord.sync_batch",
-            JobKind::DiscordRoleChanges => "discord.role_changes",
-            JobKind::DiscordDirectMessage => "discord.direct_message",
-            JobKind::DiscordBan => "discord.ban",
-        }
-    }
-}
+job_kinds!(define_kinds);
 
 /// What travels through the queue: everything the worker needs, sealed where secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

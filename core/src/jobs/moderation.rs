@@ -2,8 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::MODERATION_QUEUE;
+use super::kind::{Done, Effects, JobAudit, Kind};
+use super::order::restrict_subject;
 use crate::ids::GuildId;
 use crate::secrets::Sealed;
+use crate::store::StoreError;
 
 /// Apply (or lift) a Roblox experience ban in every configured universe.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -35,4 +39,33 @@ pub struct RestrictResult {
     pub universes: Vec<u64>,
     /// Active or lifted.
     pub active: bool,
+}
+
+/// `moderation.roblox_restrict`: apply or lift a Roblox experience ban, ordered on the user's
+/// restrictions in the guild (`restrict:{guild}:{user}`).
+#[derive(Debug, Clone, Copy)]
+pub struct RobloxRestrict;
+
+impl Kind for RobloxRestrict {
+    const NAME: &'static str = "moderation.roblox_restrict";
+    const QUEUE: &'static str = MODERATION_QUEUE;
+    type Payload = RestrictJob;
+    type Result = RestrictResult;
+
+    fn subjects(job: &RestrictJob, out: &mut Vec<String>) {
+        out.push(restrict_subject(job.guild.get(), job.user));
+    }
+
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        fx.audit(JobAudit {
+            action: if done.payload.active {
+                "ban.roblox_restrict"
+            } else {
+                "ban.roblox_unrestrict"
+            },
+            target: done.payload.user.to_string(),
+            details: None,
+        });
+        Ok(())
+    }
 }

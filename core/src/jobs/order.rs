@@ -3,8 +3,8 @@
 //!
 //! A **subject** is what a job changes and what later jobs would read: a group member's rank
 //! (`rank:{group}:{user}`), a guild member's roles, nickname and ban (`member:{guild}:{user}`),
-//! a Roblox user's experience bans in a guild (`restrict:{guild}:{user}`). [`subjects_of`] derives
-//! a job's subjects from its kind and payload, in one place: no handler chooses them.
+//! a Roblox user's experience bans in a guild (`restrict:{guild}:{user}`). Each job kind declares
+//! its subjects with the kind ([`super::kind::Kind::subjects`]); no handler chooses them.
 //!
 //! When a job is staged ([`assign_in`], inside the accepting transaction), it takes the next
 //! sequence number of each of its subjects (the `subjects` tree counts them) — a [`Turn`]. A
@@ -24,9 +24,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobKind;
-use super::discord::{DiscordBanJob, RoleChangesJob, SyncMemberJob};
-use super::moderation::RestrictJob;
-use super::ranking::RankJob;
 use crate::store::{StoreError, Tree, Txn, TxnExt};
 
 /// A job's place in the order of operations on one subject.
@@ -64,41 +61,11 @@ impl SubjectState {
     }
 }
 
-/// The subjects a job changes, sorted and without duplicates. Jobs that touch many members at
-/// once (sync-all pages and batches) and jobs that change nothing lasting (direct messages) have
-/// none.
+/// The subjects a job of `kind` with this payload changes, sorted and without duplicates: each
+/// kind declares them ([`super::kind::Kind::subjects`]). Jobs that touch many members at once
+/// (sync-all pages and batches) and jobs that change nothing lasting (direct messages) have none.
 pub fn subjects_of(kind: JobKind, payload: &serde_json::Value) -> Vec<String> {
-    fn parse<'a, T: Deserialize<'a>>(v: &'a serde_json::Value) -> Option<T> {
-        T::deserialize(v).ok()
-    }
-    let mut out: Vec<String> = match kind {
-        JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => parse::<RankJob>(payload)
-            .map(|j| vec![rank_subject(j.group_id.get(), j.user_id.get())])
-            .unwrap_or_default(),
-        JobKind::RobloxRestrict => parse::<RestrictJob>(payload)
-            .map(|j| vec![format!("restrict:{}:{}", j.guild.get(), j.user)])
-            .unwrap_or_default(),
-        JobKind::DiscordSyncMember => parse::<SyncMemberJob>(payload)
-            .map(|j| vec![member_subject(j.spec.target.guild.get(), j.user_id)])
-            .unwrap_or_default(),
-        JobKind::DiscordRoleChanges => parse::<RoleChangesJob>(payload)
-            .map(|j| {
-                j.changes
-                    .iter()
-                    .map(|c| member_subject(j.target.guild.get(), c.user_id))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        JobKind::DiscordBan => parse::<DiscordBanJob>(payload)
-            .map(|j| vec![member_subject(j.target.guild.get(), j.user_id)])
-            .unwrap_or_default(),
-        JobKind::DiscordSyncPage | JobKind::DiscordSyncBatch | JobKind::DiscordDirectMessage => {
-            Vec::new()
-        }
-    };
-    out.sort();
-    out.dedup();
-    out
+    kind.subjects_of(payload)
 }
 
 /// A group member's rank.
@@ -111,15 +78,19 @@ pub fn member_subject(guild: u64, user: u64) -> String {
     format!("member:{guild}:{user}")
 }
 
-/// The turns of a job of `kind` with `payload` on the subjects it changes, taken inside the
+/// A Roblox user's experience bans in a guild.
+pub fn restrict_subject(guild: u64, user: u64) -> String {
+    format!("restrict:{guild}:{user}")
+}
+
+/// The turns of a job on the `subjects` it changes (see [`subjects_of`]), taken inside the
 /// accepting transaction. An operator's retry of a dead job takes new ones: it is accepted anew,
 /// after everything accepted before it.
 pub fn assign_in(
     tx: &dyn Txn,
-    kind: JobKind,
-    payload: &serde_json::Value,
+    subjects: impl IntoIterator<Item = String, IntoIter: ExactSizeIterator>,
 ) -> Result<Vec<Turn>, StoreError> {
-    let subjects = subjects_of(kind, payload);
+    let subjects = subjects.into_iter();
     let mut turns = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let mut state: SubjectState = tx

@@ -3,9 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::RANKING_QUEUE;
+use super::kind::{Done, Effects, JobAudit, Kind};
+use super::order::rank_subject;
 use crate::ids::{GroupId, RobloxUserId};
 use crate::rules::RankRule;
 use crate::secrets::Sealed;
+use crate::store::StoreError;
 
 /// What to do to the member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,4 +94,66 @@ pub mod codes {
     pub const ROBLOX_API_ERROR: &str = "ROBLOX_API_ERROR";
     /// The request cannot be carried out as asked (e.g. no role has that rank).
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+}
+
+/// `ranking.set`: set a member's rank.
+#[derive(Debug, Clone, Copy)]
+pub struct RankSet;
+
+/// `ranking.promote`: apply the matching promote rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RankPromote;
+
+/// `ranking.demote`: apply the matching demote rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RankDemote;
+
+/// The three ranking kinds: one payload and result, ordered on the member's rank
+/// (`rank:{group}:{user}`), audited as `rank.{set,promote,demote}` with the rank change.
+macro_rules! ranking_kind {
+    ($ty:ty, $name:literal, $action:literal) => {
+        impl Kind for $ty {
+            const NAME: &'static str = $name;
+            const QUEUE: &'static str = RANKING_QUEUE;
+            type Payload = RankJob;
+            type Result = RankResult;
+
+            fn subjects(job: &RankJob, out: &mut Vec<String>) {
+                out.push(rank_subject(job.group_id.get(), job.user_id.get()));
+            }
+
+            fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+                fx.audit(audit($action, done));
+                Ok(())
+            }
+        }
+    };
+}
+
+ranking_kind!(RankSet, "ranking.set", "rank.set");
+ranking_kind!(RankPromote, "ranking.promote", "rank.promote");
+ranking_kind!(RankDemote, "ranking.demote", "rank.demote");
+
+/// A rank change's audit entry: the member, and on success the ranks and role.
+fn audit<K: Kind<Payload = RankJob, Result = RankResult>>(
+    action: &'static str,
+    done: &Done<'_, K>,
+) -> JobAudit {
+    let details = done.result().map(|r| {
+        let mut m = serde_json::Map::new();
+        m.insert("previousRank".into(), r.previous_rank.into());
+        m.insert("newRank".into(), r.new_rank.into());
+        m.insert("roleName".into(), r.role.name.into());
+        m.insert("changed".into(), r.changed.into());
+        m.insert(
+            "ruleId".into(),
+            serde_json::to_value(r.rule_id).unwrap_or_default(),
+        );
+        m
+    });
+    JobAudit {
+        action,
+        target: done.payload.user_id.to_string(),
+        details,
+    }
 }

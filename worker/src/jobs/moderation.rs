@@ -4,25 +4,33 @@
 
 use roster_core::guilds::GuildRecord;
 use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::moderation::{RestrictJob, RestrictResult};
+use roster_core::jobs::moderation::{RestrictJob, RestrictResult, RobloxRestrict};
 use roster_core::jobs::ranking::codes;
 use roster_upstream::roblox::GameJoinRestriction;
 
-use super::upstream_failure;
+use super::{Handler, upstream_failure};
 use crate::runtime::{Deps, Failure, UpstreamTimer};
+
+impl Handler for RobloxRestrict {
+    const UNREADABLE: &'static str = codes::BAD_REQUEST;
+
+    async fn run(
+        deps: &Deps,
+        _env: &JobEnvelope,
+        job: RestrictJob,
+        _plan: Option<serde_json::Value>,
+        timer: &mut UpstreamTimer,
+    ) -> Result<RestrictResult, Failure> {
+        run(deps, job, timer).await
+    }
+}
 
 /// Runs one attempt of a restriction job.
 pub async fn run(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: RestrictJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: RestrictJob = serde_json::from_value(env.payload.clone()).map_err(|e| {
-        Failure::permanent(
-            codes::BAD_REQUEST,
-            format!("unreadable restriction job payload: {e}"),
-        )
-    })?;
+) -> Result<RestrictResult, Failure> {
     let key = deps
         .master
         .open(&GuildRecord::credential_purpose(job.guild), &job.credential)
@@ -49,9 +57,8 @@ pub async fn run(
             .await
             .map_err(upstream_failure)?;
     }
-    Ok(serde_json::to_value(RestrictResult {
+    Ok(RestrictResult {
         universes: job.universes.clone(),
         active: job.active,
     })
-    .expect("results serialize"))
 }

@@ -15,26 +15,46 @@
 use roster_core::config::RankMethod;
 use roster_core::groups::GroupRecord;
 use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::ranking::{RankJob, RankOp, RankPlan, RankResult, RoleInfo, codes};
+use roster_core::jobs::ranking::{
+    RankDemote, RankJob, RankOp, RankPlan, RankPromote, RankResult, RankSet, RoleInfo, codes,
+};
 use roster_core::rules::{self, Direction};
 use roster_upstream::roblox::{GroupMembership, GroupRole};
 
-use super::upstream_failure;
+use super::{Handler, upstream_failure};
 use crate::runtime::{Deps, Failure, UpstreamTimer};
+
+/// The three ranking kinds share one handler, [`run`].
+macro_rules! rank_handler {
+    ($kind:ty) => {
+        impl Handler for $kind {
+            const UNREADABLE: &'static str = codes::BAD_REQUEST;
+
+            async fn run(
+                deps: &Deps,
+                env: &JobEnvelope,
+                job: RankJob,
+                plan: Option<serde_json::Value>,
+                timer: &mut UpstreamTimer,
+            ) -> Result<RankResult, Failure> {
+                run(deps, env, job, plan, timer).await
+            }
+        }
+    };
+}
+
+rank_handler!(RankSet);
+rank_handler!(RankPromote);
+rank_handler!(RankDemote);
 
 /// Runs one attempt of a ranking job.
 pub async fn run(
     deps: &Deps,
     env: &JobEnvelope,
+    job: RankJob,
     plan: Option<serde_json::Value>,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: RankJob = serde_json::from_value(env.payload.clone()).map_err(|e| {
-        Failure::permanent(
-            codes::BAD_REQUEST,
-            format!("unreadable ranking job payload: {e}"),
-        )
-    })?;
+) -> Result<RankResult, Failure> {
     let key = deps
         .master
         .open(&GroupRecord::credential_purpose(job.group_id), &job.credential)
@@ -62,7 +82,7 @@ async fn converge(
     recorded_plan: Option<serde_json::Value>,
     key: &str,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<RankResult, Failure> {
     let group = job.group_id.get();
     let user = job.user_id.get();
     let mut roles = timer
@@ -196,7 +216,7 @@ async fn converge(
             }
         }
     }
-    let result = RankResult {
+    Ok(RankResult {
         previous_rank: plan.previous_rank,
         new_rank: target.rank,
         role: RoleInfo {
@@ -206,6 +226,5 @@ async fn converge(
         },
         changed: changed || plan.previous_rank != target.rank,
         rule_id: plan.rule_id,
-    };
-    Ok(serde_json::to_value(result).expect("results serialize"))
+    })
 }
