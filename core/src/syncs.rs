@@ -374,64 +374,62 @@ pub async fn start(
     let now = ctx.clock.now();
     let id = ctx.store.next_id()?;
     let audit_id = ctx.store.next_id()?;
-    let outcome = ctx
-        .commit(|tx, jobs| {
-            if let Some(prev) = tx.get_json::<SyncRun>(Tree::SyncRuns, &run_key(g.id))? {
-                if prev.status == RunStatus::Running {
-                    jobs.unchanged();
-                    return Ok(Err(StartError::InProgress(Box::new(prev))));
-                }
-                let next = prev.started_at
-                    + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::zero());
-                if !ignore_interval && next > now {
-                    let wait = (next - now).to_std().unwrap_or_default();
-                    jobs.unchanged();
-                    return Ok(Err(StartError::TooSoon(wait)));
-                }
+    ctx.commit(|tx, jobs| {
+        if let Some(prev) = tx.get_json::<SyncRun>(Tree::SyncRuns, &run_key(g.id))? {
+            if prev.status == RunStatus::Running {
+                jobs.unchanged();
+                return Ok(Err(StartError::InProgress(Box::new(prev))));
             }
-            let mut run = SyncRun {
-                id,
-                guild: g.id,
-                status: RunStatus::Running,
-                requested_by: requested_by.clone(),
-                started_at: now,
-                finished_at: None,
-                spec: spec.clone(),
-                linked_members: linked,
-                approximate_members: None,
-                pages: 0,
-                page_in_flight: false,
-                listing_done: false,
-                listed: 0,
-                bots: 0,
-                done: 0,
-                changed: 0,
-                failed: 0,
-                not_applied: 0,
-                in_flight: 0,
-                queue_head: 0,
-                queue_tail: 0,
-                errors: Vec::new(),
-                error: None,
-            };
-            coordinator.stage_page(tx, jobs, &mut run, 0, now)?;
-            tx.put_json(Tree::SyncRuns, &run_key(g.id), &run)?;
-            audit::append_in(
-                tx,
-                Tenant::Guild(g.id),
-                &AuditEntry {
-                    id: audit_id,
-                    action: "sync_all.start".into(),
-                    actor_id: requested_by.clone(),
-                    target_id: Some(id.to_string()),
-                    metadata: json!({"linkedMembers": linked, "bindings": spec.bindings.len()}),
-                    created_at: now,
-                },
-            )?;
-            Ok(Ok(run))
-        })
-        .await?;
-    outcome
+            let next = prev.started_at
+                + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::zero());
+            if !ignore_interval && next > now {
+                let wait = (next - now).to_std().unwrap_or_default();
+                jobs.unchanged();
+                return Ok(Err(StartError::TooSoon(wait)));
+            }
+        }
+        let mut run = SyncRun {
+            id,
+            guild: g.id,
+            status: RunStatus::Running,
+            requested_by: requested_by.clone(),
+            started_at: now,
+            finished_at: None,
+            spec: spec.clone(),
+            linked_members: linked,
+            approximate_members: None,
+            pages: 0,
+            page_in_flight: false,
+            listing_done: false,
+            listed: 0,
+            bots: 0,
+            done: 0,
+            changed: 0,
+            failed: 0,
+            not_applied: 0,
+            in_flight: 0,
+            queue_head: 0,
+            queue_tail: 0,
+            errors: Vec::new(),
+            error: None,
+        };
+        coordinator.stage_page(tx, jobs, &mut run, 0, now)?;
+        tx.put_json(Tree::SyncRuns, &run_key(g.id), &run)?;
+        audit::append_in(
+            tx,
+            Tenant::Guild(g.id),
+            &AuditEntry {
+                id: audit_id,
+                action: "sync_all.start".into(),
+                actor_id: requested_by.clone(),
+                target_id: Some(id.to_string()),
+                metadata: json!({"linkedMembers": linked, "bindings": spec.bindings.len()}),
+                created_at: now,
+            },
+        )?;
+        Ok(Ok(run))
+    })
+    .await?
 }
 
 /// Cancels the running run; `None` when none runs.

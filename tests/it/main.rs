@@ -5,6 +5,7 @@ mod connections;
 mod crash;
 mod discord;
 mod harness;
+mod job_kinds;
 mod moderation;
 mod operate;
 mod ranking;

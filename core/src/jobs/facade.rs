@@ -111,7 +111,7 @@ impl Jobs {
     }
 
     /// Call after the staging transaction is durable: the relay pushes at once.
-    pub fn staged(&self) {
+    pub(crate) fn staged(&self) {
         metrics::counter!("roster_jobs_submitted_total").increment(1);
         self.relay_wake.notify_one();
     }
@@ -440,5 +440,185 @@ pub mod ops {
             }
             after = batch.last().map(|(k, _)| k.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::ids::GuildId;
+    use crate::jobs::discord::DiscordTarget;
+    use crate::jobs::discord::{DirectMessage, DirectMessageJob, DiscordBan, DiscordBanJob};
+    use crate::store::{Entries, SledStore, StoreExt};
+
+    /// The store, counting flushes, failing them while `failing` is set.
+    struct Flushes {
+        inner: SledStore,
+        count: AtomicUsize,
+        failing: AtomicBool,
+    }
+
+    impl Store for Flushes {
+        fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(tree, key)
+        }
+        fn scan(
+            &self,
+            tree: Tree,
+            prefix: &[u8],
+            after: Option<&[u8]>,
+            limit: usize,
+            rev: bool,
+        ) -> Result<Entries, StoreError> {
+            self.inner.scan(tree, prefix, after, limit, rev)
+        }
+        fn transact_dyn(
+            &self,
+            f: &mut dyn FnMut(&dyn Txn) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            self.inner.transact_dyn(f)
+        }
+        fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+            self.inner.insert(tree, key, value)
+        }
+        fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), StoreError> {
+            self.inner.remove(tree, key)
+        }
+        fn next_id(&self) -> Result<u64, StoreError> {
+            self.inner.next_id()
+        }
+        fn len(&self, tree: Tree) -> usize {
+            self.inner.len(tree)
+        }
+        fn durable(&self) -> futures::future::BoxFuture<'static, Result<(), StoreError>> {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                Box::pin(async { Err(StoreError::Io("no space left on device".into())) })
+            } else {
+                self.inner.durable()
+            }
+        }
+        fn flush_blocking(&self) -> Result<(), StoreError> {
+            self.inner.flush_blocking()
+        }
+    }
+
+    /// Whether the relay was woken since the last call.
+    async fn woken(n: &Notify) -> bool {
+        tokio::time::timeout(std::time::Duration::from_millis(50), n.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commit_writes_state_and_jobs_at_once_flushes_then_wakes_the_relay() {
+        let dir = std::env::temp_dir().join(format!("roster-commit-{}", ulid::Ulid::generate()));
+        let store = Flushes {
+            inner: SledStore::open(&dir).expect("store"),
+            count: AtomicUsize::new(0),
+            failing: AtomicBool::new(false),
+        };
+        let wake = Arc::new(Notify::new());
+        let jobs = Jobs::new(wake.clone(), Arc::default(), 3);
+        let guild = GuildId::new(5).unwrap();
+        let target = DiscordTarget {
+            guild,
+            bot_token: None,
+        };
+        let now = chrono::Utc::now();
+        let dm = jobs.job::<DirectMessage>(
+            Tenant::Guild(guild),
+            &DirectMessageJob {
+                target: target.clone(),
+                user_id: 9,
+                content: "hi".into(),
+            },
+            serde_json::json!({}),
+            now,
+        );
+        let ban = jobs.job::<DiscordBan>(
+            Tenant::Guild(guild),
+            &DiscordBanJob {
+                target,
+                user_id: 9,
+                active: true,
+                reason: "r".into(),
+                record_id: 1,
+            },
+            serde_json::json!({}),
+            now,
+        );
+
+        // State and two jobs in one write, flushed once, the relay woken.
+        commit(&store, &jobs, |tx, staging| {
+            tx.insert(Tree::Meta, b"state", b"changed".to_vec())?;
+            staging.stage(tx, &dm)?;
+            staging.stage(tx, &ban)
+        })
+        .await
+        .expect("commit");
+        assert_eq!(store.count.load(Ordering::SeqCst), 1);
+        assert!(woken(&wake).await, "the relay is woken");
+        assert_eq!(store.len(Tree::Outbox), 2);
+        let rec: JobRecord = store
+            .get_json(Tree::Jobs, &ban.id().to_bytes())
+            .unwrap()
+            .expect("the ban's record");
+        assert_eq!(rec.kind, JobKind::DiscordBan);
+        let subjects: Vec<&str> = rec
+            .envelope
+            .turns
+            .iter()
+            .map(|t| t.subject.as_str())
+            .collect();
+        assert_eq!(subjects, ["member:5:9"], "the kind's subject");
+        let rec: JobRecord = store
+            .get_json(Tree::Jobs, &dm.id().to_bytes())
+            .unwrap()
+            .expect("the message's record");
+        assert!(
+            rec.envelope.turns.is_empty(),
+            "a direct message is not ordered"
+        );
+
+        // A state change without jobs is flushed; the relay is left alone.
+        commit(&store, &jobs, |tx, _| {
+            tx.insert(Tree::Meta, b"state", b"again".to_vec())
+        })
+        .await
+        .expect("commit");
+        assert_eq!(store.count.load(Ordering::SeqCst), 2);
+        assert!(!woken(&wake).await, "no job, no wake-up");
+
+        // A write that changed nothing is not flushed.
+        commit(&store, &jobs, |_, staging| {
+            staging.unchanged();
+            Ok(())
+        })
+        .await
+        .expect("commit");
+        assert_eq!(store.count.load(Ordering::SeqCst), 2);
+
+        // A failed flush fails the commit, and the relay is not woken for jobs not yet durable.
+        store.failing.store(true, Ordering::SeqCst);
+        let again = jobs.job::<DirectMessage>(
+            Tenant::Guild(guild),
+            &DirectMessageJob {
+                target: DiscordTarget {
+                    guild,
+                    bot_token: None,
+                },
+                user_id: 9,
+                content: "hi".into(),
+            },
+            serde_json::json!({}),
+            now,
+        );
+        let failed = commit(&store, &jobs, |tx, staging| staging.stage(tx, &again)).await;
+        assert!(failed.is_err());
+        assert!(!woken(&wake).await, "not woken before the jobs are durable");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
