@@ -1,127 +1,14 @@
-//! The ranking jobs' payload, ledger plan and result: shared by the API that submits them and
-//! the worker that runs them.
+//! The ranking jobs. The kinds, payload and result: `roster_jobs::jobs::ranking`, re-exported
+//! here; their outcome hook here: a `rank.{set,promote,demote}` audit entry with the rank change.
 
-use serde::{Deserialize, Serialize};
+pub use roster_jobs::jobs::ranking::*;
 
-use super::RANKING_QUEUE;
-use super::kind::{Done, Effects, JobAudit, Kind};
-use super::order::rank_subject;
-use crate::ids::{GroupId, RobloxUserId};
-use crate::rules::RankRule;
-use crate::secrets::Sealed;
+use super::kind::{Done, Effects, Hook, JobAudit};
 use crate::store::StoreError;
 
-/// What to do to the member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum RankOp {
-    /// Set an exact rank.
-    Set {
-        /// Target rank (1–254).
-        rank: u8,
-    },
-    /// Apply the matching promote rule.
-    Promote,
-    /// Apply the matching demote rule.
-    Demote,
-}
-
-/// Payload of a ranking job.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RankJob {
-    /// Group.
-    pub group_id: GroupId,
-    /// Member.
-    pub user_id: RobloxUserId,
-    /// Operation.
-    #[serde(flatten)]
-    pub op: RankOp,
-    /// Snapshot of the group's rules at submission (promote/demote).
-    pub rules: Vec<RankRule>,
-    /// Snapshot of the guard rank.
-    pub guard_rank: Option<u8>,
-    /// The group's Open Cloud key, sealed for [`crate::groups::GroupRecord::credential_purpose`].
-    pub credential: Sealed,
-}
-
-/// The target a promote/demote resolved to, recorded in the ledger before any change so a
-/// retry converges to the same target instead of moving the member twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RankPlan {
-    /// Rank when the plan was made.
-    pub previous_rank: u8,
-    /// Rank to converge to.
-    pub target_rank: u8,
-    /// Rule that produced it (promote/demote).
-    pub rule_id: Option<u32>,
-}
-
-/// A role, as reported to callers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleInfo {
-    /// Roblox role id.
-    pub id: String,
-    /// Role name.
-    pub name: String,
-    /// Rank.
-    pub rank: u8,
-}
-
-/// Result of a successful ranking job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RankResult {
-    /// Rank before.
-    pub previous_rank: u8,
-    /// Rank after.
-    pub new_rank: u8,
-    /// The role the member now holds.
-    pub role: RoleInfo,
-    /// Whether anything changed upstream (false: the member already had it).
-    pub changed: bool,
-    /// The rule applied (promote/demote).
-    pub rule_id: Option<u32>,
-}
-
-/// Error codes ranking jobs report (the ranking API's vocabulary).
-pub mod codes {
-    /// No enabled rule matches.
-    pub const NO_MATCHING_RULE: &str = "NO_MATCHING_RULE";
-    /// Roblox refused or failed, or the user is not in the group.
-    pub const ROBLOX_API_ERROR: &str = "ROBLOX_API_ERROR";
-    /// The request cannot be carried out as asked (e.g. no role has that rank).
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-}
-
-/// `ranking.set`: set a member's rank.
-#[derive(Debug, Clone, Copy)]
-pub struct RankSet;
-
-/// `ranking.promote`: apply the matching promote rule.
-#[derive(Debug, Clone, Copy)]
-pub struct RankPromote;
-
-/// `ranking.demote`: apply the matching demote rule.
-#[derive(Debug, Clone, Copy)]
-pub struct RankDemote;
-
-/// The three ranking kinds: one payload and result, ordered on the member's rank
-/// (`rank:{group}:{user}`), audited as `rank.{set,promote,demote}` with the rank change.
-macro_rules! ranking_kind {
-    ($ty:ty, $name:literal, $action:literal) => {
-        impl Kind for $ty {
-            const NAME: &'static str = $name;
-            const QUEUE: &'static str = RANKING_QUEUE;
-            type Payload = RankJob;
-            type Result = RankResult;
-
-            fn subjects(job: &RankJob, out: &mut Vec<String>) {
-                out.push(rank_subject(job.group_id.get(), job.user_id.get()));
-            }
-
+macro_rules! ranking_hook {
+    ($ty:ty, $action:literal) => {
+        impl Hook for $ty {
             fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
                 fx.audit(audit($action, done));
                 Ok(())
@@ -130,12 +17,12 @@ macro_rules! ranking_kind {
     };
 }
 
-ranking_kind!(RankSet, "ranking.set", "rank.set");
-ranking_kind!(RankPromote, "ranking.promote", "rank.promote");
-ranking_kind!(RankDemote, "ranking.demote", "rank.demote");
+ranking_hook!(RankSet, "rank.set");
+ranking_hook!(RankPromote, "rank.promote");
+ranking_hook!(RankDemote, "rank.demote");
 
 /// A rank change's audit entry: the member, and on success the ranks and role.
-fn audit<K: Kind<Payload = RankJob, Result = RankResult>>(
+fn audit<K: Hook<Payload = RankJob, Result = RankResult>>(
     action: &'static str,
     done: &Done<'_, K>,
 ) -> JobAudit {

@@ -91,7 +91,7 @@ pub fn record(
             audit: None,
             spare_id: Some(spare_id),
         };
-        rec.kind.on_outcome(&rec, &mut fx)?;
+        super::kind::on_outcome_of(&rec, &mut fx)?;
         if let Some(note) = fx.audit.take() {
             for (tenant, id) in tenants.iter().zip(&audit_ids) {
                 if let Some(entry) = audit_entry(&rec, &note, *id) {

@@ -3,7 +3,7 @@
 //!
 //! Sync reads the member's Roblox ranks (one Open Cloud membership read per bound group, for up
 //! to 50 members at once), computes the roles they should hold with
-//! [`roster_core::bindings::plan`], and sends **one** `PATCH /guilds/{g}/members/{u}` with the
+//! [`roster_jobs::bindings::plan`], and sends **one** `PATCH /guilds/{g}/members/{u}` with the
 //! full role list and nickname, only when something differs. Changes the bot cannot make (a role
 //! at or above its highest role, a managed role, a missing permission, the server owner's
 //! nickname) are reported and never attempted, so sync spends no request on a 403.
@@ -14,17 +14,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use roster_core::bindings::{self, NicknameVars};
-use roster_core::guilds::GuildRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::discord::{
+use roster_jobs::bindings::{self, NicknameVars};
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::discord::{
     DirectMessage, DirectMessageJob, DirectMessageResult, DiscordBan, DiscordBanJob,
     DiscordBanResult, DiscordTarget, MemberState, MemberSyncResult, PageMember, RoleChangeStatus,
     RoleChanges, RoleChangesJob, RoleChangesResult, Skipped, SyncBatch, SyncBatchJob,
     SyncBatchResult, SyncMember, SyncMemberJob, SyncPage, SyncPageJob, SyncPageResult, SyncSpec,
     codes,
 };
-use roster_core::secrets::Secret;
+use roster_jobs::secrets::Secret;
 use roster_upstream::UpstreamError;
 use roster_upstream::discord::{
     DiscordApi, GuildInfo, Member, Role, codes as dcodes, permissions as perms,
@@ -222,7 +221,7 @@ fn bot_token(deps: &Deps, target: &DiscordTarget) -> Result<Secret, Failure> {
     match &target.bot_token {
         Some(sealed) => deps
             .master
-            .open(&GuildRecord::bot_token_purpose(target.guild), sealed)
+            .open(&roster_jobs::model::guild_bot_token_purpose(target.guild), sealed)
             .map_err(|_| {
                 Failure::permanent(
                     codes::DISCORD_NOT_CONFIGURED,
@@ -504,7 +503,7 @@ async fn apply(
     Ok(())
 }
 
-fn state_of(m: &Member, link: Option<roster_core::links::AccountLink>) -> MemberState {
+fn state_of(m: &Member, link: Option<roster_jobs::model::AccountLink>) -> MemberState {
     MemberState {
         user_id: m.user_id,
         roles: m.roles.clone(),

@@ -1,14 +1,14 @@
-//! Job handlers, one module per job family: each job kind (`roster_core::jobs::kind::Kind`)
+//! Job handlers, one module per job family: each job kind (`roster_jobs::jobs::kind::Kind`)
 //! implements [`Handler`] here. The runtime's dispatch comes from the registration list
-//! (`roster_core::job_kinds!`), so a registered kind without a handler does not build.
+//! (`roster_jobs::job_kinds!`), so a registered kind without a handler does not build.
 
 pub mod discord;
 pub mod moderation;
 pub mod rank;
 
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::kind::Kind;
-use roster_core::jobs::ranking::codes;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::kind::Kind;
+use roster_jobs::jobs::ranking::codes;
 use roster_upstream::UpstreamError;
 use serde::Deserialize as _;
 

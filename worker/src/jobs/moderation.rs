@@ -2,10 +2,9 @@
 //! user restrictions) in each configured universe. Converges: PATCHing a restriction to the
 //! state it already has changes nothing, so retries and redeliveries are harmless.
 
-use roster_core::guilds::GuildRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::moderation::{RestrictJob, RestrictResult, RobloxRestrict};
-use roster_core::jobs::ranking::codes;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::moderation::{RestrictJob, RestrictResult, RobloxRestrict};
+use roster_jobs::jobs::ranking::codes;
 use roster_upstream::roblox::GameJoinRestriction;
 
 use super::{Handler, upstream_failure};
@@ -33,7 +32,7 @@ pub async fn run(
 ) -> Result<RestrictResult, Failure> {
     let key = deps
         .master
-        .open(&GuildRecord::credential_purpose(job.guild), &job.credential)
+        .open(&roster_jobs::model::guild_key_purpose(job.guild), &job.credential)
         .map_err(|_| {
             Failure::permanent(
                 codes::ROBLOX_API_ERROR,

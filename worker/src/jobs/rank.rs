@@ -8,17 +8,16 @@
 //! role; with `patch` it sends the deprecated PATCH.
 //!
 //! Jobs on one member run one at a time and in the order they were accepted: the runtime runs
-//! a job only on its turn on `rank:{group}:{user}` (see `roster_core::jobs::order`), so two
+//! a job only on its turn on `rank:{group}:{user}` (see `roster_jobs::jobs::order`), so two
 //! concurrent promotes promote twice, in order, and a promote redelivered after a crash
 //! finishes before the promotes accepted after it read the member's rank.
 
-use roster_core::config::RankMethod;
-use roster_core::groups::GroupRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::ranking::{
+use roster_jobs::config::RankMethod;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::ranking::{
     RankDemote, RankJob, RankOp, RankPlan, RankPromote, RankResult, RankSet, RoleInfo, codes,
 };
-use roster_core::rules::{self, Direction};
+use roster_jobs::rules::{self, Direction};
 use roster_upstream::roblox::{GroupMembership, GroupRole};
 
 use super::{Handler, upstream_failure};
@@ -57,7 +56,7 @@ pub async fn run(
 ) -> Result<RankResult, Failure> {
     let key = deps
         .master
-        .open(&GroupRecord::credential_purpose(job.group_id), &job.credential)
+        .open(&roster_jobs::model::group_key_purpose(job.group_id), &job.credential)
         .map_err(|_| {
             Failure::permanent(
                 codes::ROBLOX_API_ERROR,
