@@ -2,7 +2,7 @@
 //! (`roster_core::jobs::kind::Kind::on_outcome`) leaves its audit entry — the action, the target
 //! and the result or error the kind declares, success and failure alike, with the actor who
 //! submitted it — and sync-all's hooks drive a run to completion without an entry per page or
-//! batch job.
+//! batch job; and the worker's dependency graph keeps it away from the store.
 
 use std::time::{Duration, Instant};
 
@@ -197,3 +197,64 @@ async fn every_kind_leaves_its_audit_entry(backend: Backend) {
 }
 
 both_backends!(every_kind_leaves_its_audit_entry);
+
+/// The `[dependencies]` of a workspace crate's manifest.
+fn dependencies(manifest: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(manifest)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps
+            && let Some(name) = line.split(['.', '=', ' ']).next()
+            && !name.is_empty()
+            && !name.starts_with('#')
+        {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
+/// "The worker never opens the store" is a fact of the dependency graph: neither the worker nor
+/// any workspace crate it builds on depends on sled or on `roster-core`.
+#[test]
+fn the_worker_cannot_reach_the_store() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Workspace crates and their directories, from the root manifest (`roster-x = { path = … }`).
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).expect("root manifest");
+    let dir_of = |krate: &str| -> Option<String> {
+        workspace.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix(krate)?.trim_start();
+            let path = rest.strip_prefix("= { path = \"")?;
+            Some(path.split('"').next()?.to_owned())
+        })
+    };
+    let mut seen = Vec::new();
+    let mut todo = vec!["roster-worker".to_owned()];
+    while let Some(krate) = todo.pop() {
+        if seen.contains(&krate) {
+            continue;
+        }
+        let dir = dir_of(&krate).unwrap_or_else(|| panic!("{krate} is not in the workspace"));
+        for dep in dependencies(&root.join(&dir).join("Cargo.toml")) {
+            assert_ne!(dep, "sled", "{krate} depends on sled");
+            assert_ne!(
+                dep, "roster-core",
+                "{krate} depends on roster-core (the store)"
+            );
+            if dep.starts_with("roster-") {
+                todo.push(dep);
+            }
+        }
+        seen.push(krate);
+    }
+    assert!(
+        seen.iter().any(|k| k == "roster-jobs"),
+        "the worker builds on roster-jobs: {seen:?}"
+    );
+}
