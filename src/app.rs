@@ -270,7 +270,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         backend.clone(),
         hub.clone(),
         relay_wake.clone(),
-        roster_core::syncs::Coordinator::from_config(&config),
+        config.clone(),
         background_stop.clone(),
     ));
     let scheduler_task = tokio::spawn(roster_scheduler::run(ctx.clone(), background_stop.clone()));

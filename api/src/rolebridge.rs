@@ -29,11 +29,12 @@
 use roster_core::guilds::{self, GuildRecord};
 use roster_core::ids::{GuildId, JobId};
 use roster_core::jobs::discord::{
-    DirectMessageJob, DiscordTarget, RoleChange, RoleChangeStatus, RoleChangesJob,
-    RoleChangesResult, codes,
+    DirectMessage, DirectMessageJob, DiscordTarget, RoleChange, RoleChangeStatus, RoleChanges,
+    RoleChangesJob, RoleChangesResult, codes,
 };
 use roster_core::jobs::facade::ops;
-use roster_core::jobs::{JobKind, JobRecord, JobStatus};
+use roster_core::jobs::kind::Kind;
+use roster_core::jobs::{JobRecord, JobStatus};
 use roster_core::{audit::Tenant, secrets};
 use serde_json::{Map, Value, json};
 use warp::http::StatusCode;
@@ -154,23 +155,18 @@ fn refusal_json(r: Refusal) -> Response {
     }
 }
 
-fn new_job(state: &AppState, g: &GuildRecord, kind: JobKind, payload: Value) -> JobRecord {
-    state.ctx.jobs.build(
-        JobId::generate(),
-        kind,
+/// Submits a job of kind `K` for the guild and waits within the deadline: its id, and
+/// `Some(record)` when it finished or `None` when it is still running.
+async fn run<K: Kind>(
+    state: &AppState,
+    g: &GuildRecord,
+    payload: &K::Payload,
+) -> Result<(JobId, Option<JobRecord>), String> {
+    ops::submit_and_wait::<K>(
+        &state.ctx,
         Tenant::Guild(g.id),
         payload,
         json!({"actorKeyId": "role-bridge"}),
-        state.ctx.clock.now(),
-    )
-}
-
-/// Runs a job within the deadline: `Ok(Some(record))` when it finished, `Ok(None)` when it is
-/// still running.
-async fn run(state: &AppState, rec: &JobRecord) -> Result<Option<JobRecord>, String> {
-    ops::submit_and_wait(
-        &state.ctx,
-        rec,
         state.ctx.config.discord.role_bridge_deadline,
     )
     .await
@@ -256,25 +252,19 @@ pub(crate) async fn apply_role_changes(state: &AppState, req: &Request) -> Respo
         changes: changes.clone(),
         reason: REASON.into(),
     };
-    let rec = new_job(
-        state,
-        &g,
-        JobKind::DiscordRoleChanges,
-        serde_json::to_value(job).expect("payload serializes"),
-    );
-    match run(state, &rec).await {
+    match run::<RoleChanges>(state, &g, &job).await {
         Err(m) => reply(StatusCode::SERVICE_UNAVAILABLE, "error", Some(m), None),
-        Ok(None) => reply(
+        Ok((id, None)) => reply(
             StatusCode::OK,
             "success",
             Some(format!(
                 "still applying after {} ms; the changes will complete (job {})",
                 state.ctx.config.discord.role_bridge_deadline.as_millis(),
-                rec.id
+                id
             )),
             Some(changes_json(&changes, &vec!["pending"; changes.len()])),
         ),
-        Ok(Some(done)) if done.status == JobStatus::Succeeded => {
+        Ok((_, Some(done))) if done.status == JobStatus::Succeeded => {
             let statuses = done
                 .result
                 .and_then(|v| serde_json::from_value::<RoleChangesResult>(v).ok())
@@ -288,7 +278,7 @@ pub(crate) async fn apply_role_changes(state: &AppState, req: &Request) -> Respo
                 Some(changes_json(&changes, &words)),
             )
         }
-        Ok(Some(done)) => reply(
+        Ok((_, Some(done))) => reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "error",
             Some(failure_meta(&done)),
@@ -375,21 +365,15 @@ pub(crate) async fn role_change(state: &AppState, req: &Request) -> Response {
         changes,
         reason: REASON.into(),
     };
-    let rec = new_job(
-        state,
-        &g,
-        JobKind::DiscordRoleChanges,
-        serde_json::to_value(job).expect("payload serializes"),
-    );
-    let statuses = match run(state, &rec).await {
+    let statuses = match run::<RoleChanges>(state, &g, &job).await {
         Err(_) => return word("error"),
-        Ok(None) => return word(if v1 { "success" } else { "fullsuccess" }),
-        Ok(Some(done)) if done.status == JobStatus::Succeeded => done
+        Ok((_, None)) => return word(if v1 { "success" } else { "fullsuccess" }),
+        Ok((_, Some(done))) if done.status == JobStatus::Succeeded => done
             .result
             .and_then(|v| serde_json::from_value::<RoleChangesResult>(v).ok())
             .map(|r| r.statuses)
             .unwrap_or_default(),
-        Ok(Some(done)) => {
+        Ok((_, Some(done))) => {
             tracing::warn!(guild = %g.id, error = %failure_meta(&done), "role bridge change failed");
             return word("error");
         }
@@ -443,24 +427,18 @@ pub(crate) async fn send_direct_message(state: &AppState, req: &Request) -> Resp
         user_id: user,
         content,
     };
-    let rec = new_job(
-        state,
-        &g,
-        JobKind::DiscordDirectMessage,
-        serde_json::to_value(job).expect("payload serializes"),
-    );
-    match run(state, &rec).await {
+    match run::<DirectMessage>(state, &g, &job).await {
         Err(m) => reply(StatusCode::SERVICE_UNAVAILABLE, "error", Some(m), None),
-        Ok(None) => reply(
+        Ok((id, None)) => reply(
             StatusCode::ACCEPTED,
             "pending",
-            Some(format!("still sending (job {})", rec.id)),
+            Some(format!("still sending (job {id})")),
             None,
         ),
-        Ok(Some(done)) if done.status == JobStatus::Succeeded => {
+        Ok((_, Some(done))) if done.status == JobStatus::Succeeded => {
             reply(StatusCode::OK, "success", None, None)
         }
-        Ok(Some(done)) => {
+        Ok((_, Some(done))) => {
             let code = done.error.as_ref().map(|e| e.code.as_str()).unwrap_or("");
             let (status, w) = match code {
                 codes::CANNOT_DM => (StatusCode::FORBIDDEN, "cannot_dm"),

@@ -6,36 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
 use crate::error::CoreError;
-use crate::ids::{GroupId, GuildId};
 use crate::store::{StoreError, StoreExt, Tree, Txn, TxnExt, keys};
 
-/// Whose data something is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "type", content = "id", rename_all = "lowercase")]
-pub enum Tenant {
-    /// A Roblox group.
-    Group(GroupId),
-    /// A Discord guild.
-    Guild(GuildId),
-}
-
-impl Tenant {
-    /// Store-key prefix: a kind byte and the big-endian id.
-    pub fn key_prefix(self) -> [u8; 9] {
-        let mut k = [0u8; 9];
-        match self {
-            Tenant::Group(g) => {
-                k[0] = b'G';
-                k[1..].copy_from_slice(&g.to_be_bytes());
-            }
-            Tenant::Guild(g) => {
-                k[0] = b'D';
-                k[1..].copy_from_slice(&g.to_be_bytes());
-            }
-        }
-        k
-    }
-}
+pub use roster_jobs::model::Tenant;
 
 /// One audit entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -6,9 +6,9 @@ use crate::apikeys::KeyCache;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jobs::backend::QueueBackend;
-use crate::jobs::facade::Jobs;
+use crate::jobs::facade::{Jobs, Staging};
 use crate::secrets::MasterKey;
-use crate::store::Store;
+use crate::store::{Store, StoreError, Txn};
 
 /// Everything a core service needs. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +31,17 @@ pub struct Ctx {
     pub moderation: Arc<crate::moderation::ModIndex>,
     /// Live game servers, command wake-ups, websockets.
     pub servers: Arc<crate::servers::ServerHub>,
+}
+
+impl Ctx {
+    /// Commits a state change and the jobs it stages in one write, flushed, with the relay
+    /// woken (see [`crate::jobs::facade::commit`]).
+    pub async fn commit<T>(
+        &self,
+        f: impl FnMut(&dyn Txn, &mut Staging) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        crate::jobs::facade::commit(self.store.as_ref(), &self.jobs, f).await
+    }
 }
 
 impl std::fmt::Debug for Ctx {

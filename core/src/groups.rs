@@ -86,7 +86,7 @@ pub struct GroupRecord {
 impl GroupRecord {
     /// The sealing purpose of this group's Open Cloud key.
     pub fn credential_purpose(id: GroupId) -> String {
-        format!("roblox-open-cloud-key:group:{id}")
+        roster_jobs::model::group_key_purpose(id)
     }
 }
 

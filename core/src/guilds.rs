@@ -10,6 +10,8 @@ use crate::ids::{GroupId, GuildId};
 use crate::secrets::{Sealed, Secret};
 use crate::store::{StoreExt, Tree, TxnExt, keys};
 
+pub use roster_jobs::model::DiscordSettings;
+
 /// What a ban does beyond Roster's own records.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -22,33 +24,6 @@ pub struct ModerationSettings {
     pub open_cloud_key: Option<Sealed>,
     /// Its last four characters.
     pub open_cloud_key_hint: Option<String>,
-}
-
-/// The Discord side of a guild: the bot, role sync settings, the role-bridge key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct DiscordSettings {
-    /// This guild's own bot token, sealed; `None` uses the deployment's `discord.bot_token`.
-    pub bot_token: Option<Sealed>,
-    /// Its last four characters.
-    pub bot_token_hint: Option<String>,
-    /// The main Roblox group: `{rank-name}` in nicknames is the rank there.
-    pub main_group: Option<GroupId>,
-    /// Nickname template (`{roblox-username}`, `{roblox-display-name}`, `{rank-name}`,
-    /// `{discord-name}`); `None` leaves nicknames alone.
-    pub nickname_template: Option<String>,
-    /// Role every linked (verified) member gets.
-    pub verified_role: Option<u64>,
-    /// Role every member without a link gets (and linked members lose).
-    pub unverified_role: Option<u64>,
-    /// Roles sync never removes, even when a binding no longer grants them.
-    pub keep_roles: Vec<u64>,
-    /// SHA-256 (hex) of the role-bridge API key websites send in their bodies.
-    pub role_bridge_key_hash: Option<String>,
-    /// Its last four characters.
-    pub role_bridge_key_hint: Option<String>,
-    /// Also ban Discord users in the Discord guild when the guild bans them through Roster.
-    pub ban_in_discord: bool,
 }
 
 /// A registered guild.
@@ -80,12 +55,12 @@ pub struct GuildRecord {
 impl GuildRecord {
     /// The sealing purpose of this guild's Open Cloud key.
     pub fn credential_purpose(id: GuildId) -> String {
-        format!("roblox-open-cloud-key:guild:{id}")
+        roster_jobs::model::guild_key_purpose(id)
     }
 
     /// The sealing purpose of this guild's bot token.
     pub fn bot_token_purpose(id: GuildId) -> String {
-        format!("discord-bot-token:guild:{id}")
+        roster_jobs::model::guild_bot_token_purpose(id)
     }
 }
 

@@ -10,30 +10,31 @@
 //!   their hot-path index, game servers and their command queues, the cross-guild Shield list).
 //! - [`jobs`]: the durable job facade (outbox → queue backend → workers → outcomes).
 //!
+//! [`config`], [`ids`], [`secrets`], [`rules`] and the job contract come from `roster-jobs`
+//! (the crate workers build on, without the store) and are re-exported here.
+//!
 //! This crate knows no web framework and no upstream service.
 
 pub mod apikeys;
 pub mod audit;
 pub mod bindings;
 pub mod clock;
-pub mod config;
 pub mod context;
 pub mod error;
 pub mod groups;
 pub mod guilds;
 pub mod idempotency;
-pub mod ids;
 pub mod jobs;
 pub mod links;
 pub mod moderation;
 pub mod ranking;
-pub mod rules;
-pub mod secrets;
 pub mod servers;
 pub mod shield;
 pub mod store;
 pub mod syncs;
 pub mod usage;
+
+pub use roster_jobs::{config, ids, rules, secrets};
 
 pub use context::Ctx;
 pub use error::CoreError;

@@ -1,7 +1,6 @@
 //! Account links: a Discord user ↔ a Roblox account, per guild, with the Roblox username and the
 //! time the link was verified. Kept by Discord id, with a reverse index by Roblox id.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -11,22 +10,7 @@ use crate::error::CoreError;
 use crate::ids::GuildId;
 use crate::store::{Store, StoreError, StoreExt, Tree, TxnExt, keys};
 
-/// One link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AccountLink {
-    /// Discord user id.
-    pub discord_id: u64,
-    /// Roblox user id.
-    pub roblox_id: u64,
-    /// Roblox username.
-    pub roblox_username: String,
-    /// Roblox display name, when known.
-    #[serde(default)]
-    pub roblox_display_name: Option<String>,
-    /// When the link was verified.
-    pub verified_at: DateTime<Utc>,
-}
+pub use roster_jobs::model::AccountLink;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

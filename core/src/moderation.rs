@@ -33,9 +33,10 @@ use crate::clock::WholeSeconds;
 use crate::context::Ctx;
 use crate::error::CoreError;
 use crate::guilds::{self, GuildRecord};
-use crate::ids::{GuildId, JobId};
-use crate::jobs::facade::Jobs;
-use crate::jobs::{JobKind, JobRecord, moderation::RestrictJob};
+use crate::ids::GuildId;
+use crate::jobs::discord::DiscordBan;
+use crate::jobs::facade::NewJob;
+use crate::jobs::moderation::{RestrictJob, RobloxRestrict};
 use crate::servers::{self, Audience, CommandSpec};
 use crate::store::{StoreExt, Tree, TxnExt, keys};
 
@@ -429,17 +430,11 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
         }
         _ => None,
     };
-    let mut jobs: Vec<JobRecord> = restrict
+    let mut jobs: Vec<NewJob> = restrict
         .as_ref()
         .map(|r| {
-            ctx.jobs.build(
-                JobId::generate(),
-                JobKind::RobloxRestrict,
-                Tenant::Guild(n.guild),
-                serde_json::to_value(r).expect("payload serializes"),
-                json!({"recordId": id}),
-                now,
-            )
+            ctx.jobs
+                .job::<RobloxRestrict>(Tenant::Guild(n.guild), r, json!({"recordId": id}), now)
         })
         .into_iter()
         .collect();
@@ -455,7 +450,7 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
         ));
     }
     let ttl = ctx.config.servers.command_ttl;
-    let commands = ctx.store.transact(|tx| {
+    let commands = ctx.commit(|tx, staging| {
         tx.put_json(Tree::Moderation, &record_key(n.guild, id), &record)?;
         audit::append_in(
             tx,
@@ -479,18 +474,14 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
             },
         )?;
         for job in &jobs {
-            Jobs::stage_in(tx, job)?;
+            staging.stage(tx, job)?;
         }
         match &command {
             Some(spec) => servers::enqueue_in(tx, n.guild, &targets, &seqs, spec, now, ttl),
             None => Ok(Vec::new()),
         }
-    })?;
-    ctx.store.durable().await?;
+    }).await?;
     ctx.moderation.insert(record.clone());
-    if !jobs.is_empty() {
-        ctx.jobs.staged();
-    }
     for c in &commands {
         ctx.servers.wake(n.guild, &c.server_id);
     }
@@ -544,30 +535,25 @@ pub async fn revoke(
         return Ok(Vec::new());
     }
     let audit_id = ctx.store.next_id()?;
-    let mut lift: Vec<JobRecord> = match (kind, identifier, &g.moderation.open_cloud_key) {
+    let mut lift: Vec<NewJob> = match (kind, identifier, &g.moderation.open_cloud_key) {
         (ModKind::Ban, Identifier::Roblox(user), Some(key))
             if !g.moderation.roblox_universes.is_empty() =>
         {
-            Some(
-                ctx.jobs.build(
-                    JobId::generate(),
-                    JobKind::RobloxRestrict,
-                    Tenant::Guild(guild),
-                    serde_json::to_value(RestrictJob {
-                        guild,
-                        user,
-                        universes: g.moderation.roblox_universes.clone(),
-                        active: false,
-                        duration_seconds: None,
-                        reason: String::new(),
-                        credential: key.clone(),
-                        record_id: targets[0].id,
-                    })
-                    .expect("payload serializes"),
-                    json!({"recordId": targets[0].id}),
-                    now,
-                ),
-            )
+            Some(ctx.jobs.job::<RobloxRestrict>(
+                Tenant::Guild(guild),
+                &RestrictJob {
+                    guild,
+                    user,
+                    universes: g.moderation.roblox_universes.clone(),
+                    active: false,
+                    duration_seconds: None,
+                    reason: String::new(),
+                    credential: key.clone(),
+                    record_id: targets[0].id,
+                },
+                json!({"recordId": targets[0].id}),
+                now,
+            ))
         }
         _ => None,
     }
@@ -604,50 +590,50 @@ pub async fn revoke(
         .map(|_| ctx.store.next_id())
         .collect::<Result<Vec<_>, _>>()?;
     let ttl = ctx.config.servers.command_ttl;
-    let (ended, commands) = ctx.store.transact(|tx| {
-        let mut ended = Vec::new();
-        for t in &targets {
-            let k = record_key(guild, t.id);
-            if let Some(mut r) = tx.get_json::<ModRecord>(Tree::Moderation, &k)?
-                && r.ended_at.is_none()
-            {
-                r.ended_at = Some(now);
-                r.ended_by = Some("revoked".into());
-                tx.put_json(Tree::Moderation, &k, &r)?;
-                ended.push(r);
+    let (ended, commands) = ctx
+        .commit(|tx, staging| {
+            let mut ended = Vec::new();
+            for t in &targets {
+                let k = record_key(guild, t.id);
+                if let Some(mut r) = tx.get_json::<ModRecord>(Tree::Moderation, &k)?
+                    && r.ended_at.is_none()
+                {
+                    r.ended_at = Some(now);
+                    r.ended_by = Some("revoked".into());
+                    tx.put_json(Tree::Moderation, &k, &r)?;
+                    ended.push(r);
+                }
             }
-        }
-        audit::append_in(
-            tx,
-            Tenant::Guild(guild),
-            &AuditEntry {
-                id: audit_id,
-                action: format!("{}.delete", kind.as_str()),
-                actor_id: moderator_id.clone(),
-                target_id: Some(identifier.to_string()),
-                metadata: json!({
-                    "ids": ended.iter().map(|r| r.id).collect::<Vec<_>>(),
-                    "place_id": place_id,
-                    "source": source,
-                }),
-                created_at: now,
-            },
-        )?;
-        for job in &lift {
-            Jobs::stage_in(tx, job)?;
-        }
-        let cmds = match &unmute {
-            Some(spec) => servers::enqueue_in(tx, guild, &servers_to_tell, &seqs, spec, now, ttl)?,
-            None => Vec::new(),
-        };
-        Ok((ended, cmds))
-    })?;
-    ctx.store.durable().await?;
+            audit::append_in(
+                tx,
+                Tenant::Guild(guild),
+                &AuditEntry {
+                    id: audit_id,
+                    action: format!("{}.delete", kind.as_str()),
+                    actor_id: moderator_id.clone(),
+                    target_id: Some(identifier.to_string()),
+                    metadata: json!({
+                        "ids": ended.iter().map(|r| r.id).collect::<Vec<_>>(),
+                        "place_id": place_id,
+                        "source": source,
+                    }),
+                    created_at: now,
+                },
+            )?;
+            for job in &lift {
+                staging.stage(tx, job)?;
+            }
+            let cmds = match &unmute {
+                Some(spec) => {
+                    servers::enqueue_in(tx, guild, &servers_to_tell, &seqs, spec, now, ttl)?
+                }
+                None => Vec::new(),
+            };
+            Ok((ended, cmds))
+        })
+        .await?;
     let ids: Vec<u64> = ended.iter().map(|r| r.id).collect();
     ctx.moderation.remove(guild, kind, identifier, &ids);
-    if !lift.is_empty() {
-        ctx.jobs.staged();
-    }
     for c in &commands {
         ctx.servers.wake(guild, &c.server_id);
     }
@@ -669,7 +655,7 @@ fn discord_ban_job(
     reason: &str,
     record_id: u64,
     now: DateTime<Utc>,
-) -> Option<JobRecord> {
+) -> Option<NewJob> {
     let Identifier::Discord(user) = identifier else {
         return None;
     };
@@ -683,11 +669,9 @@ fn discord_ban_job(
         reason: reason.to_owned(),
         record_id,
     };
-    Some(ctx.jobs.build(
-        JobId::generate(),
-        JobKind::DiscordBan,
+    Some(ctx.jobs.job::<DiscordBan>(
         Tenant::Guild(g.id),
-        serde_json::to_value(payload).expect("payload serializes"),
+        &payload,
         json!({"recordId": record_id}),
         now,
     ))
@@ -709,7 +693,6 @@ pub async fn expire(ctx: &Ctx) -> Result<u64, CoreError> {
         })
         .collect();
     let mut n = 0;
-    let mut staged = false;
     for r in expired {
         let lock = ctx.moderation.lock_for(r.guild);
         let _held = lock.lock().await;
@@ -723,34 +706,37 @@ pub async fn expire(ctx: &Ctx) -> Result<u64, CoreError> {
             }
             _ => None,
         };
-        let ended = ctx.store.transact(|tx| {
-            let Some(mut cur) = tx.get_json::<ModRecord>(Tree::Moderation, &k)? else {
-                return Ok(false);
-            };
-            if cur.ended_at.is_some() {
-                return Ok(false);
-            }
-            cur.ended_at = Some(now);
-            cur.ended_by = Some("expired".into());
-            tx.put_json(Tree::Moderation, &k, &cur)?;
-            audit::append_in(
-                tx,
-                Tenant::Guild(r.guild),
-                &AuditEntry {
-                    id: audit_id,
-                    action: format!("{}.expire", r.kind.as_str()),
-                    actor_id: None,
-                    target_id: Some(r.identifier.to_string()),
-                    metadata: json!({"id": r.id, "expires_at": WholeSeconds::opt(r.expires_at)}),
-                    created_at: now,
-                },
-            )?;
-            if let Some(job) = &unban {
-                Jobs::stage_in(tx, job)?;
-            }
-            Ok(true)
-        })?;
-        staged |= ended && unban.is_some();
+        let ended = ctx
+            .commit(|tx, staging| {
+                let Some(mut cur) = tx.get_json::<ModRecord>(Tree::Moderation, &k)? else {
+                    staging.unchanged();
+                    return Ok(false);
+                };
+                if cur.ended_at.is_some() {
+                    staging.unchanged();
+                    return Ok(false);
+                }
+                cur.ended_at = Some(now);
+                cur.ended_by = Some("expired".into());
+                tx.put_json(Tree::Moderation, &k, &cur)?;
+                audit::append_in(
+                    tx,
+                    Tenant::Guild(r.guild),
+                    &AuditEntry {
+                        id: audit_id,
+                        action: format!("{}.expire", r.kind.as_str()),
+                        actor_id: None,
+                        target_id: Some(r.identifier.to_string()),
+                        metadata: json!({"id": r.id, "expires_at": WholeSeconds::opt(r.expires_at)}),
+                        created_at: now,
+                    },
+                )?;
+                if let Some(job) = &unban {
+                    staging.stage(tx, job)?;
+                }
+                Ok(true)
+            })
+            .await?;
         ctx.moderation
             .remove(r.guild, r.kind, r.identifier, &[r.id]);
         if ended {
@@ -779,12 +765,6 @@ pub async fn expire(ctx: &Ctx) -> Result<u64, CoreError> {
                 json!({"type": format!("moderation.un{}", r.kind.as_str()), "data": {"identifier": r.identifier.to_string(), "expired": true}}),
             );
         }
-    }
-    if n > 0 {
-        ctx.store.durable().await?;
-    }
-    if staged {
-        ctx.jobs.staged();
     }
     Ok(n)
 }

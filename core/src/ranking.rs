@@ -1,6 +1,7 @@
 //! Ranking requests (set rank, promote, demote): everything the API checks before a job exists,
 //! and the one transaction that counts usage, records the Idempotency-Key and stages the job.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -10,9 +11,9 @@ use crate::context::Ctx;
 use crate::groups::{self, GroupRecord};
 use crate::idempotency::{self, IdemDecision, IdemRecord};
 use crate::ids::{GroupId, JobId, RobloxUserId};
-use crate::jobs::facade::Jobs;
-use crate::jobs::ranking::{RankJob, RankOp};
-use crate::jobs::{JobKind, JobRecord};
+use crate::jobs::JobRecord;
+use crate::jobs::facade::NewJob;
+use crate::jobs::ranking::{RankDemote, RankJob, RankOp, RankPromote, RankSet};
 use crate::rules::{self, Direction};
 use crate::store::{StoreError, StoreExt, Tree};
 use crate::usage::{self, UsageSnapshot};
@@ -90,11 +91,13 @@ pub fn authorize(ctx: &Ctx, key: &ApiKeyRecord, group: GroupId) -> Result<GroupR
     Ok(record)
 }
 
-fn kind_of(op: RankOp) -> JobKind {
-    match op {
-        RankOp::Set { .. } => JobKind::RankSet,
-        RankOp::Promote => JobKind::RankPromote,
-        RankOp::Demote => JobKind::RankDemote,
+/// The job for `op`, of its kind.
+fn job_of(ctx: &Ctx, tenant: Tenant, payload: &RankJob, now: DateTime<Utc>) -> NewJob {
+    let context = serde_json::Value::Null;
+    match payload.op {
+        RankOp::Set { .. } => ctx.jobs.job::<RankSet>(tenant, payload, context, now),
+        RankOp::Promote => ctx.jobs.job::<RankPromote>(tenant, payload, context, now),
+        RankOp::Demote => ctx.jobs.job::<RankDemote>(tenant, payload, context, now),
     }
 }
 
@@ -169,8 +172,8 @@ pub async fn submit(
         return Err(RankError::NotConfigured(req.group));
     };
 
-    let job_id = JobId::generate();
-    let kind = kind_of(req.op);
+    let now = ctx.clock.now();
+    let tenant = Tenant::Group(req.group);
     let payload = RankJob {
         group_id: req.group,
         user_id: req.user,
@@ -183,40 +186,44 @@ pub async fn submit(
         guard_rank: group.guard_rank,
         credential,
     };
+    let job = job_of(ctx, tenant, &payload, now);
+    let job_id = job.id();
+    let kind = job.kind();
     let done = ctx.jobs.hub().watch(job_id);
-    let now = ctx.clock.now();
     let ttl = chrono::Duration::from_std(ctx.config.server.idempotency_ttl)
         .unwrap_or(chrono::Duration::hours(24));
-    let tenant = Tenant::Group(req.group);
-    let payload = serde_json::to_value(&payload).expect("payload serializes");
 
     enum Decision {
         New(UsageSnapshot),
         Replay(JobId),
         Mismatch,
     }
-    let decision = ctx.store.transact(|tx| {
-        if let Some((k, hash)) = &req.idempotency {
-            match idempotency::check_and_record(tx, tenant, k, hash, job_id, now, ttl)? {
-                IdemDecision::Fresh => {}
-                IdemDecision::Replay(j) => return Ok(Decision::Replay(j)),
-                IdemDecision::Mismatch => return Ok(Decision::Mismatch),
+    let decision = ctx
+        .commit(|tx, jobs| {
+            if let Some((k, hash)) = &req.idempotency {
+                match idempotency::check_and_record(tx, tenant, k, hash, job_id, now, ttl)? {
+                    IdemDecision::Fresh => {}
+                    IdemDecision::Replay(j) => {
+                        jobs.unchanged();
+                        return Ok(Decision::Replay(j));
+                    }
+                    IdemDecision::Mismatch => {
+                        jobs.unchanged();
+                        return Ok(Decision::Mismatch);
+                    }
+                }
             }
-        }
-        let snapshot = usage::count_in(tx, req.group, limits.monthly_requests, now)?;
-        let context = json!({ "usage": snapshot, "actorKeyId": key.id });
-        let record = ctx
-            .jobs
-            .build(job_id, kind, tenant, payload.clone(), context, now);
-        Jobs::stage_owned_in(tx, record)?;
-        Ok(Decision::New(snapshot))
-    })?;
+            let snapshot = usage::count_in(tx, req.group, limits.monthly_requests, now)?;
+            let mut job = job.clone();
+            job.set_context(json!({ "usage": snapshot, "actorKeyId": key.id }));
+            jobs.stage_owned(tx, job)?;
+            Ok(Decision::New(snapshot))
+        })
+        .await?;
     match decision {
         Decision::Replay(j) => replay_of(ctx, j),
         Decision::Mismatch => Err(RankError::IdempotencyMismatch),
         Decision::New(usage) => {
-            ctx.store.durable().await?;
-            ctx.jobs.staged();
             metrics::counter!("roster_rank_requests_total", "kind" => kind.as_str()).increment(1);
             if usage.overage {
                 metrics::counter!("roster_rank_overage_total").increment(1);

@@ -5,7 +5,7 @@
 //!
 //! 1. [`start`] writes the run and stages the first page job (`discord.sync_page`: one
 //!    `GET /guilds/{g}/members?limit=1000&after=…`).
-//! 2. When a page's outcome is recorded, [`on_outcome_in`] stages the next page job right away
+//! 2. When a page's outcome is recorded, its kind's outcome hook ([`SyncPage`]) stages the next page job right away
 //!    (pages are cheap), joins the members with their account links, and queues them in batches
 //!    of 50 (one Open Cloud membership read per group per batch) under the run.
 //! 3. At most `discord.sync_all_concurrency` batch jobs (`discord.sync_batch`) run at once per
@@ -29,13 +29,15 @@ use crate::context::Ctx;
 use crate::error::CoreError;
 use crate::groups::{self, GroupRecord};
 use crate::guilds::GuildRecord;
-use crate::ids::{GroupId, GuildId, JobId};
+use crate::ids::{GroupId, GuildId};
 use crate::jobs::discord::{
     DiscordTarget, MemberState, SealedKey, SyncBatchJob, SyncBatchResult, SyncPageJob,
     SyncPageResult, SyncSpec, sync_settings,
 };
-use crate::jobs::facade::Jobs;
-use crate::jobs::{JobKind, JobRecord, JobStatus};
+use crate::jobs::discord::{SyncBatch, SyncPage};
+use crate::jobs::facade::{NewJob, Staging};
+use crate::jobs::kind::{Done, Effects, Kind};
+use crate::jobs::{JobRecord, JobStatus};
 use crate::links::AccountLink;
 use crate::store::{StoreError, StoreExt, Tree, Txn, TxnExt, keys};
 
@@ -230,16 +232,8 @@ impl Coordinator {
         }
     }
 
-    fn job(
-        &self,
-        kind: JobKind,
-        guild: GuildId,
-        payload: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> JobRecord {
-        crate::jobs::facade::new_record(
-            JobId::generate(),
-            kind,
+    fn job<K: Kind>(&self, guild: GuildId, payload: &K::Payload, now: DateTime<Utc>) -> NewJob {
+        NewJob::new::<K>(
             Tenant::Guild(guild),
             payload,
             json!({"sync": true}),
@@ -251,6 +245,7 @@ impl Coordinator {
     fn stage_page(
         &self,
         tx: &dyn Txn,
+        jobs: &mut Staging,
         run: &mut SyncRun,
         after: u64,
         now: DateTime<Utc>,
@@ -261,20 +256,19 @@ impl Coordinator {
             after,
             limit: PAGE_SIZE,
         };
-        let rec = self.job(
-            JobKind::DiscordSyncPage,
-            run.guild,
-            serde_json::to_value(payload).expect("payload serializes"),
-            now,
-        );
-        Jobs::stage_in(tx, &rec)?;
+        jobs.stage_owned(tx, self.job::<SyncPage>(run.guild, &payload, now))?;
         run.page_in_flight = true;
         Ok(())
     }
 
-    /// Stages queued batches up to the concurrency; returns how many.
-    fn pump(&self, tx: &dyn Txn, run: &mut SyncRun, now: DateTime<Utc>) -> Result<u32, StoreError> {
-        let mut staged = 0;
+    /// Stages queued batches up to the concurrency.
+    fn pump(
+        &self,
+        tx: &dyn Txn,
+        jobs: &mut Staging,
+        run: &mut SyncRun,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         while run.status == RunStatus::Running
             && run.in_flight < self.concurrency
             && run.queue_head < run.queue_tail
@@ -290,17 +284,10 @@ impl Coordinator {
                 run_id: run.id,
                 members,
             };
-            let rec = self.job(
-                JobKind::DiscordSyncBatch,
-                run.guild,
-                serde_json::to_value(payload).expect("payload serializes"),
-                now,
-            );
-            Jobs::stage_in(tx, &rec)?;
+            jobs.stage_owned(tx, self.job::<SyncBatch>(run.guild, &payload, now))?;
             run.in_flight += 1;
-            staged += 1;
         }
-        Ok(staged)
+        Ok(())
     }
 
     fn enqueue(tx: &dyn Txn, run: &mut SyncRun, members: &[MemberState]) -> Result<(), StoreError> {
@@ -387,15 +374,17 @@ pub async fn start(
     let now = ctx.clock.now();
     let id = ctx.store.next_id()?;
     let audit_id = ctx.store.next_id()?;
-    let outcome = ctx.store.transact(|tx| {
+    ctx.commit(|tx, jobs| {
         if let Some(prev) = tx.get_json::<SyncRun>(Tree::SyncRuns, &run_key(g.id))? {
             if prev.status == RunStatus::Running {
+                jobs.unchanged();
                 return Ok(Err(StartError::InProgress(Box::new(prev))));
             }
             let next = prev.started_at
                 + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::zero());
             if !ignore_interval && next > now {
                 let wait = (next - now).to_std().unwrap_or_default();
+                jobs.unchanged();
                 return Ok(Err(StartError::TooSoon(wait)));
             }
         }
@@ -424,7 +413,7 @@ pub async fn start(
             errors: Vec::new(),
             error: None,
         };
-        coordinator.stage_page(tx, &mut run, 0, now)?;
+        coordinator.stage_page(tx, jobs, &mut run, 0, now)?;
         tx.put_json(Tree::SyncRuns, &run_key(g.id), &run)?;
         audit::append_in(
             tx,
@@ -439,11 +428,8 @@ pub async fn start(
             },
         )?;
         Ok(Ok(run))
-    })?;
-    let run = outcome?;
-    ctx.store.durable().await.map_err(CoreError::from)?;
-    ctx.jobs.staged();
-    Ok(run)
+    })
+    .await?
 }
 
 /// Cancels the running run; `None` when none runs.
@@ -454,11 +440,14 @@ pub async fn cancel(
 ) -> Result<Option<SyncRun>, CoreError> {
     let now = ctx.clock.now();
     let audit_id = ctx.store.next_id()?;
-    let run = ctx.store.transact(|tx| {
+    let run = ctx
+        .commit(|tx, jobs| {
         let Some(mut run) = tx.get_json::<SyncRun>(Tree::SyncRuns, &run_key(guild))? else {
+            jobs.unchanged();
             return Ok(None);
         };
         if run.status != RunStatus::Running {
+            jobs.unchanged();
             return Ok(None);
         }
         for seq in run.queue_head..run.queue_tail {
@@ -481,58 +470,70 @@ pub async fn cancel(
             },
         )?;
         Ok(Some(run))
-    })?;
-    if run.is_some() {
-        ctx.store.durable().await?;
-    }
+    })
+        .await?;
     Ok(run)
 }
 
-/// Advances a run when one of its jobs finished; called by the outcome recorder inside the
-/// transaction that records the outcome. Returns whether jobs were staged.
-pub fn on_outcome_in(
-    tx: &dyn Txn,
+/// Advances a run when one of its page jobs finished: the [`SyncPage`] kind's outcome hook, in
+/// the transaction that records the outcome.
+pub(crate) fn on_page_outcome(
+    done: &Done<'_, SyncPage>,
+    fx: &mut Effects<'_>,
+) -> Result<(), StoreError> {
+    let p = &done.payload;
+    advance(done.record, p.run_id, p.target.guild, Step::Page(p), fx)
+}
+
+/// Advances a run when one of its batch jobs finished: the [`SyncBatch`] kind's outcome hook.
+pub(crate) fn on_batch_outcome(
+    done: &Done<'_, SyncBatch>,
+    fx: &mut Effects<'_>,
+) -> Result<(), StoreError> {
+    let p = &done.payload;
+    advance(
+        done.record,
+        p.run_id,
+        p.spec.target.guild,
+        Step::Batch(p),
+        fx,
+    )
+}
+
+/// Which of a run's jobs finished.
+enum Step<'a> {
+    Page(&'a SyncPageJob),
+    Batch(&'a SyncBatchJob),
+}
+
+fn advance(
     rec: &JobRecord,
-    coordinator: &Coordinator,
-    audit_id: u64,
-) -> Result<bool, StoreError> {
-    let (run_id, guild) = match rec.kind {
-        JobKind::DiscordSyncPage => {
-            let Ok(p) = serde_json::from_value::<SyncPageJob>(rec.envelope.payload.clone()) else {
-                return Ok(false);
-            };
-            (p.run_id, p.target.guild)
-        }
-        JobKind::DiscordSyncBatch => {
-            let Ok(p) = serde_json::from_value::<SyncBatchJob>(rec.envelope.payload.clone()) else {
-                return Ok(false);
-            };
-            (p.run_id, p.spec.target.guild)
-        }
-        _ => return Ok(false),
-    };
+    run_id: u64,
+    guild: GuildId,
+    step: Step<'_>,
+    fx: &mut Effects<'_>,
+) -> Result<(), StoreError> {
+    let coordinator = Coordinator::from_config(fx.config);
+    let tx = fx.tx;
     let Some(mut run) = tx.get_json::<SyncRun>(Tree::SyncRuns, &run_key(guild))? else {
-        return Ok(false);
+        return Ok(());
     };
     if run.id != run_id {
-        return Ok(false);
+        return Ok(());
     }
     let now = rec.finished_at.unwrap_or(rec.updated_at);
-    let mut staged = 0;
     let note = |run: &mut SyncRun, msg: String| {
         if run.errors.len() < 20 {
             run.errors.push(msg);
         }
     };
-    match rec.kind {
-        JobKind::DiscordSyncPage => {
+    match step {
+        Step::Page(page) => {
             run.page_in_flight = false;
-            let page: SyncPageJob =
-                serde_json::from_value(rec.envelope.payload.clone()).expect("checked above");
             match (rec.status, rec.result.clone()) {
                 (JobStatus::Succeeded, Some(result)) => {
                     let Ok(result) = serde_json::from_value::<SyncPageResult>(result) else {
-                        return Ok(false);
+                        return Ok(());
                     };
                     run.pages += 1;
                     if result.approximate_member_count.is_some() {
@@ -562,8 +563,7 @@ pub fn on_outcome_in(
                         Coordinator::enqueue(tx, &mut run, &states)?;
                         match last {
                             Some(last) if result.members.len() >= usize::from(page.limit) => {
-                                coordinator.stage_page(tx, &mut run, last, now)?;
-                                staged += 1;
+                                coordinator.stage_page(tx, fx.jobs, &mut run, last, now)?;
                             }
                             _ => run.listing_done = true,
                         }
@@ -587,10 +587,8 @@ pub fn on_outcome_in(
                 }
             }
         }
-        _ => {
+        Step::Batch(batch) => {
             run.in_flight = run.in_flight.saturating_sub(1);
-            let batch: SyncBatchJob =
-                serde_json::from_value(rec.envelope.payload.clone()).expect("checked above");
             match (rec.status, rec.result.clone()) {
                 (JobStatus::Succeeded, Some(result)) => {
                     let r: SyncBatchResult = serde_json::from_value(result).unwrap_or_default();
@@ -620,8 +618,10 @@ pub fn on_outcome_in(
             }
         }
     }
-    staged += coordinator.pump(tx, &mut run, now)?;
-    Coordinator::finish_if_done(tx, &mut run, now, audit_id)?;
+    coordinator.pump(tx, fx.jobs, &mut run, now)?;
+    if let Some(audit_id) = fx.take_id() {
+        Coordinator::finish_if_done(tx, &mut run, now, audit_id)?;
+    }
     tx.put_json(Tree::SyncRuns, &run_key(guild), &run)?;
-    Ok(staged > 0)
+    Ok(())
 }

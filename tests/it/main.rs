@@ -6,6 +6,7 @@ mod contract;
 mod crash;
 mod discord;
 mod harness;
+mod job_kinds;
 mod moderation;
 mod operate;
 mod ranking;

@@ -3,10 +3,10 @@
 //! Trap handling (see NOTES-deps.md and `docs/architecture.md`):
 //! - worker names are unique per start (`role-queue-host-pid-ulid`), so a restart never collides
 //!   with a registration still within the heartbeat threshold; queues are named explicitly;
-//! - workers are woken by a [`roster_core::jobs::backend::wake::WakeStream`] (pushes in this or
+//! - workers are woken by a [`roster_jobs::jobs::backend::wake::WakeStream`] (pushes in this or
 //!   any other process, plus a fallback tick) instead of apalis' interval poll, which loses
 //!   wake-ups; on the embedded queue they fetch only then (see
-//!   [`roster_core::jobs::backend::sqlite_worker`]);
+//!   [`roster_jobs::jobs::backend::sqlite_worker`]);
 //! - `batch_size` is 1: a fetch never returns more tasks than there are free slots, so the worker
 //!   never sits in apalis' "buffered" state, where it stops heartbeating and other workers declare
 //!   it dead and run its tasks a second time;
@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::*;
-use roster_core::config::QueueConfig;
-use roster_core::jobs::backend::{RedisBackend, SqliteBackend};
-use roster_core::jobs::{JobEnvelope, QUEUES};
+use roster_jobs::config::QueueConfig;
+use roster_jobs::jobs::backend::{RedisBackend, SqliteBackend};
+use roster_jobs::jobs::{JobEnvelope, QUEUES};
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{self, Deps, Verdict};
@@ -234,8 +234,8 @@ async fn drain(
 /// see far less traffic, an eighth (at least one worker each).
 fn workers_for(queue: &str, concurrency: usize) -> usize {
     let slots = match queue {
-        roster_core::jobs::RANKING_QUEUE => concurrency,
-        roster_core::jobs::DISCORD_QUEUE => (concurrency / 4).max(SLOTS_PER_WORKER),
+        roster_jobs::jobs::RANKING_QUEUE => concurrency,
+        roster_jobs::jobs::DISCORD_QUEUE => (concurrency / 4).max(SLOTS_PER_WORKER),
         _ => (concurrency / 8).max(SLOTS_PER_WORKER),
     };
     slots.div_ceil(SLOTS_PER_WORKER).max(1)

@@ -14,7 +14,7 @@
 //! is written to the ledger before it is published, so a task redelivered after its outcome was
 //! already decided re-publishes that outcome instead of running again.
 //!
-//! Ordering (`roster_core::jobs::order`): a job with turns runs only once every earlier job on
+//! Ordering (`roster_jobs::jobs::order`): a job with turns runs only once every earlier job on
 //! each of its subjects is final; until then it is parked in the backend (its delivery
 //! acknowledged, no worker slot held) and pushed again by the job before it. It runs under the
 //! subjects' leases (renewed while it runs), and the step that decides its outcome marks its
@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use roster_core::config::{Config, RankMethod};
-use roster_core::jobs::backend::Parked;
-use roster_core::jobs::backend::{QueueBackend, QueueError};
-use roster_core::jobs::order::Turn;
-use roster_core::jobs::{JobEnvelope, JobError, JobKind, JobOutcome, JobTimings, OutcomeStatus};
-use roster_core::secrets::{MasterKey, Secret};
+use roster_jobs::config::{Config, RankMethod};
+use roster_jobs::jobs::backend::Parked;
+use roster_jobs::jobs::backend::{QueueBackend, QueueError};
+use roster_jobs::jobs::order::Turn;
+use roster_jobs::jobs::{JobEnvelope, JobError, JobKind, JobOutcome, JobTimings, OutcomeStatus};
+use roster_jobs::secrets::{MasterKey, Secret};
 use roster_upstream::discord::DiscordApi;
 use roster_upstream::roblox::{RobloxApi, RolesCache};
 use tokio_util::sync::CancellationToken;
@@ -207,25 +207,23 @@ pub enum Verdict {
     Requeue(String),
 }
 
-async fn run_kind(
-    deps: &Deps,
-    env: &JobEnvelope,
-    plan: Option<serde_json::Value>,
-    timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    match env.kind {
-        JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => {
-            jobs::rank::run(deps, env, plan, timer).await
+/// The handler dispatch, from the registration list (`roster_jobs::job_kinds!`).
+macro_rules! dispatch {
+    ($( $(#[$doc:meta])* $variant:ident => $ty:path, )*) => {
+        async fn run_kind(
+            deps: &Deps,
+            env: &JobEnvelope,
+            plan: Option<serde_json::Value>,
+            timer: &mut UpstreamTimer,
+        ) -> Result<serde_json::Value, Failure> {
+            match env.kind {
+                $(JobKind::$variant => jobs::run_as::<$ty>(deps, env, plan, timer).await,)*
+            }
         }
-        JobKind::RobloxRestrict => jobs::moderation::run(deps, env, timer).await,
-        JobKind::DiscordSyncMember => jobs::discord::sync_member(deps, env, timer).await,
-        JobKind::DiscordSyncPage => jobs::discord::sync_page(deps, env, timer).await,
-        JobKind::DiscordSyncBatch => jobs::discord::sync_batch(deps, env, timer).await,
-        JobKind::DiscordRoleChanges => jobs::discord::role_changes(deps, env, timer).await,
-        JobKind::DiscordDirectMessage => jobs::discord::direct_message(deps, env, timer).await,
-        JobKind::DiscordBan => jobs::discord::ban(deps, env, timer).await,
-    }
+    };
 }
+
+roster_jobs::job_kinds!(dispatch);
 
 /// Runs a delivered task to a verdict.
 pub async fn execute(deps: &Deps, env: JobEnvelope) -> Verdict {
@@ -298,7 +296,7 @@ async fn take_turn(
     deps: &Deps,
     env: &JobEnvelope,
     holder: &str,
-) -> Result<Turned, roster_core::jobs::backend::QueueError> {
+) -> Result<Turned, roster_jobs::jobs::backend::QueueError> {
     for turn in &env.turns {
         // `ready(0)`: every earlier job was final when this one was accepted (the usual case),
         // so there is nothing to ask the backend.
@@ -349,7 +347,7 @@ async fn take_turn(
 async fn wake_successors(
     deps: &Deps,
     parked: &[Parked],
-) -> Result<(), roster_core::jobs::backend::QueueError> {
+) -> Result<(), roster_jobs::jobs::backend::QueueError> {
     if parked.is_empty() {
         return Ok(());
     }

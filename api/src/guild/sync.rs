@@ -10,10 +10,11 @@ use roster_core::clock::WholeSeconds;
 use roster_core::guilds::GuildRecord;
 use roster_core::ids::{JobId, RobloxUserId};
 use roster_core::jobs::discord::{
-    DiscordTarget, MemberSyncResult, RoleChange, RoleChangeStatus, RoleChangesJob,
-    RoleChangesResult, SyncMemberJob, codes,
+    DiscordTarget, MemberSyncResult, RoleChange, RoleChangeStatus, RoleChanges, RoleChangesJob,
+    RoleChangesResult, SyncMember, SyncMemberJob, codes,
 };
 use roster_core::jobs::facade::ops;
+use roster_core::jobs::kind::Kind;
 use roster_core::jobs::{JobKind, JobRecord, JobStatus};
 use roster_core::syncs::{self, StartError, SyncRun};
 use roster_core::{audit::Tenant, links};
@@ -285,24 +286,25 @@ fn job_error(rec: &JobRecord) -> GuildError {
     GuildError::new(status, code, message)
 }
 
-fn new_job(state: &AppState, caller: &Caller, kind: JobKind, payload: Value) -> JobRecord {
-    state.ctx.jobs.build(
-        JobId::generate(),
-        kind,
+/// Submits a job of kind `K` for the caller's guild and waits `server.sync_wait`: its id, and
+/// `Some(result)` on success or `None` when still running (answer 202).
+async fn run_job<K: Kind>(
+    state: &AppState,
+    caller: &Caller,
+    payload: &K::Payload,
+) -> Result<(JobId, Option<Value>), GuildError> {
+    let (id, done) = ops::submit_and_wait::<K>(
+        &state.ctx,
         Tenant::Guild(caller.guild),
         payload,
         json!({"actorKeyId": caller.key.id.to_string()}),
-        state.ctx.clock.now(),
+        state.ctx.config.server.sync_wait,
     )
-}
-
-/// Submits and waits `server.sync_wait`: `Ok(Some(result))` on success, `Ok(None)` when still
-/// running (answer 202).
-async fn run_job(state: &AppState, rec: &JobRecord) -> Result<Option<Value>, GuildError> {
-    match ops::submit_and_wait(&state.ctx, rec, state.ctx.config.server.sync_wait).await? {
-        None => Ok(None),
+    .await?;
+    match done {
+        None => Ok((id, None)),
         Some(done) if done.status == JobStatus::Succeeded => {
-            Ok(Some(done.result.unwrap_or(Value::Null)))
+            Ok((id, Some(done.result.unwrap_or(Value::Null))))
         }
         Some(done) => Err(job_error(&done)),
     }
@@ -328,15 +330,9 @@ pub(crate) async fn sync_one(state: &AppState, req: &Request) -> GuildResult {
         user_id: user,
         link,
     };
-    let rec = new_job(
-        state,
-        &caller,
-        JobKind::DiscordSyncMember,
-        serde_json::to_value(job).expect("payload serializes"),
-    );
-    match run_job(state, &rec).await? {
-        None => Ok(accepted(g.id, rec.id)),
-        Some(v) => {
+    match run_job::<SyncMember>(state, &caller, &job).await? {
+        (id, None) => Ok(accepted(g.id, id)),
+        (_, Some(v)) => {
             let r: MemberSyncResult = serde_json::from_value(v).unwrap_or_default();
             Ok(ok(sync_view(&r)))
         }
@@ -474,14 +470,9 @@ pub(crate) async fn role(state: &AppState, req: &Request, add: bool) -> GuildRes
             caller.key.label
         ),
     };
-    let rec = new_job(
-        state,
-        &caller,
-        JobKind::DiscordRoleChanges,
-        serde_json::to_value(job).expect("payload serializes"),
-    );
-    let Some(v) = run_job(state, &rec).await? else {
-        return Ok(accepted(g.id, rec.id));
+    let (id, done) = run_job::<RoleChanges>(state, &caller, &job).await?;
+    let Some(v) = done else {
+        return Ok(accepted(g.id, id));
     };
     let r: RoleChangesResult = serde_json::from_value(v).map_err(|e| {
         GuildError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())

@@ -1,93 +1,46 @@
-//! The ranking jobs' payload, ledger plan and result: shared by the API that submits them and
-//! the worker that runs them.
+//! The ranking jobs. The kinds, payload and result: `roster_jobs::jobs::ranking`, re-exported
+//! here; their outcome hook here: a `rank.{set,promote,demote}` audit entry with the rank change.
 
-use serde::{Deserialize, Serialize};
+pub use roster_jobs::jobs::ranking::*;
 
-use crate::ids::{GroupId, RobloxUserId};
-use crate::rules::RankRule;
-use crate::secrets::Sealed;
+use super::kind::{Done, Effects, Hook, JobAudit};
+use crate::store::StoreError;
 
-/// What to do to the member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum RankOp {
-    /// Set an exact rank.
-    Set {
-        /// Target rank (1–254).
-        rank: u8,
-    },
-    /// Apply the matching promote rule.
-    Promote,
-    /// Apply the matching demote rule.
-    Demote,
+macro_rules! ranking_hook {
+    ($ty:ty, $action:literal) => {
+        impl Hook for $ty {
+            fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+                fx.audit(audit($action, done));
+                Ok(())
+            }
+        }
+    };
 }
 
-/// Payload of a ranking job.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RankJob {
-    /// Group.
-    pub group_id: GroupId,
-    /// Member.
-    pub user_id: RobloxUserId,
-    /// Operation.
-    #[serde(flatten)]
-    pub op: RankOp,
-    /// Snapshot of the group's rules at submission (promote/demote).
-    pub rules: Vec<RankRule>,
-    /// Snapshot of the guard rank.
-    pub guard_rank: Option<u8>,
-    /// The group's Open Cloud key, sealed for [`crate::groups::GroupRecord::credential_purpose`].
-    pub credential: Sealed,
-}
+ranking_hook!(RankSet, "rank.set");
+ranking_hook!(RankPromote, "rank.promote");
+ranking_hook!(RankDemote, "rank.demote");
 
-/// The target a promote/demote resolved to, recorded in the ledger before any change so a
-/// retry converges to the same target instead of moving the member twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RankPlan {
-    /// Rank when the plan was made.
-    pub previous_rank: u8,
-    /// Rank to converge to.
-    pub target_rank: u8,
-    /// Rule that produced it (promote/demote).
-    pub rule_id: Option<u32>,
-}
-
-/// A role, as reported to callers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleInfo {
-    /// Roblox role id.
-    pub id: String,
-    /// Role name.
-    pub name: String,
-    /// Rank.
-    pub rank: u8,
-}
-
-/// Result of a successful ranking job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RankResult {
-    /// Rank before.
-    pub previous_rank: u8,
-    /// Rank after.
-    pub new_rank: u8,
-    /// The role the member now holds.
-    pub role: RoleInfo,
-    /// Whether anything changed upstream (false: the member already had it).
-    pub changed: bool,
-    /// The rule applied (promote/demote).
-    pub rule_id: Option<u32>,
-}
-
-/// Error codes ranking jobs report (the ranking API's vocabulary).
-pub mod codes {
-    /// No enabled rule matches.
-    pub const NO_MATCHING_RULE: &str = "NO_MATCHING_RULE";
-    /// Roblox refused or failed, or the user is not in the group.
-    pub const ROBLOX_API_ERROR: &str = "ROBLOX_API_ERROR";
-    /// The request cannot be carried out as asked (e.g. no role has that rank).
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+/// A rank change's audit entry: the member, and on success the ranks and role.
+fn audit<K: Hook<Payload = RankJob, Result = RankResult>>(
+    action: &'static str,
+    done: &Done<'_, K>,
+) -> JobAudit {
+    let details = done.result().map(|r| {
+        let mut m = serde_json::Map::new();
+        m.insert("previousRank".into(), r.previous_rank.into());
+        m.insert("newRank".into(), r.new_rank.into());
+        m.insert("roleName".into(), r.role.name.into());
+        m.insert("changed".into(), r.changed.into());
+        m.insert(
+            "ruleId".into(),
+            serde_json::to_value(r.rule_id).unwrap_or_default(),
+        );
+        m
+    });
+    JobAudit {
+        action,
+        target: done.payload.user_id.to_string(),
+        details,
+    }
 }

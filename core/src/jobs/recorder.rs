@@ -1,5 +1,6 @@
 //! The outcome recorder (control plane): consumes outcomes from the queue backend, writes the
-//! job record, the dead-letter index and the audit entry in one transaction, wakes waiting API
+//! job record, the dead-letter index and what the job's kind leaves behind (its outcome hook: an
+//! audit entry, follow-up jobs) in one transaction, wakes waiting API
 //! requests, makes the records durable, and only then acknowledges the outcome. Recording is
 //! idempotent (an outcome for a job that is already final, or for an older generation, changes
 //! nothing), so redelivered outcomes are harmless.
@@ -10,10 +11,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::QueueBackend;
-use super::facade::OutcomeHub;
-use super::ranking::RankResult;
-use super::{JobKind, JobOutcome, JobRecord, JobStatus, OutcomeStatus};
+use super::facade::{OutcomeHub, Staging};
+use super::kind::{Effects, JobAudit};
+use super::{JobOutcome, JobRecord, JobStatus, OutcomeStatus};
 use crate::audit::{self, AuditEntry, Tenant};
+use crate::config::Config;
 use crate::store::{Store, StoreError, StoreExt, Tree, TxnExt};
 
 /// What recording an outcome did.
@@ -25,14 +27,16 @@ pub struct Recorded {
     pub staged: bool,
 }
 
-/// Records one outcome.
+/// Records one outcome: the record, the dead-letter index, the job's turns, and its kind's
+/// outcome hook ([`super::kind::Kind::on_outcome`]: the audit entry, follow-up jobs), in one
+/// transaction.
 pub fn record(
     store: &dyn Store,
     outcome: &JobOutcome,
-    coordinator: &crate::syncs::Coordinator,
+    config: &Config,
 ) -> Result<Recorded, StoreError> {
     let key = outcome.job_id.to_bytes();
-    // Audit entries go to the job's tenant and, for rank changes, to guilds linked to the group.
+    // Audit entries go to the job's tenant and, for a group, to the guilds linked to it.
     let Some(existing) = store.get_json::<JobRecord>(Tree::Jobs, &key)? else {
         tracing::warn!(job = %outcome.job_id, "outcome for an unknown job ignored");
         return Ok(Recorded::default());
@@ -49,7 +53,7 @@ pub fn record(
         .iter()
         .map(|_| store.next_id())
         .collect::<Result<Vec<_>, _>>()?;
-    let run_audit_id = store.next_id()?;
+    let spare_id = store.next_id()?;
     store.transact(|tx| {
         let Some(mut rec) = tx.get_json::<JobRecord>(Tree::Jobs, &key)? else {
             return Ok(Recorded::default());
@@ -79,77 +83,31 @@ pub fn record(
         }
         tx.put_json(Tree::Jobs, &key, &rec)?;
         super::order::finished_in(tx, &rec.envelope.turns)?;
-        for (tenant, id) in tenants.iter().zip(&audit_ids) {
-            if let Some(entry) = audit_entry(&rec, *id) {
-                audit::append_in(tx, *tenant, &entry)?;
+        let mut staging = Staging::default();
+        let mut fx = Effects {
+            tx,
+            config,
+            jobs: &mut staging,
+            audit: None,
+            spare_id: Some(spare_id),
+        };
+        super::kind::on_outcome_of(&rec, &mut fx)?;
+        if let Some(note) = fx.audit.take() {
+            for (tenant, id) in tenants.iter().zip(&audit_ids) {
+                if let Some(entry) = audit_entry(&rec, &note, *id) {
+                    audit::append_in(tx, *tenant, &entry)?;
+                }
             }
         }
-        let staged = crate::syncs::on_outcome_in(tx, &rec, coordinator, run_audit_id)?;
         Ok(Recorded {
             changed: true,
-            staged,
+            staged: staging.count() > 0,
         })
     })
 }
 
-/// The audit entry a finished job leaves behind.
-fn audit_entry(rec: &JobRecord, id: u64) -> Option<AuditEntry> {
-    let (base, target) = match rec.kind {
-        JobKind::RankSet | JobKind::RankPromote | JobKind::RankDemote => {
-            let payload: super::ranking::RankJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            let base = match rec.kind {
-                JobKind::RankSet => "rank.set",
-                JobKind::RankPromote => "rank.promote",
-                _ => "rank.demote",
-            };
-            (base, payload.user_id.to_string())
-        }
-        JobKind::RobloxRestrict => {
-            let payload: super::moderation::RestrictJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            let base = if payload.active {
-                "ban.roblox_restrict"
-            } else {
-                "ban.roblox_unrestrict"
-            };
-            (base, payload.user.to_string())
-        }
-        JobKind::DiscordSyncMember => {
-            let p: super::discord::SyncMemberJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            ("discord.sync", p.user_id.to_string())
-        }
-        JobKind::DiscordRoleChanges => {
-            let p: super::discord::RoleChangesJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            let users: std::collections::BTreeSet<u64> =
-                p.changes.iter().map(|c| c.user_id).collect();
-            let target = if users.len() == 1 {
-                users.iter().next().map(u64::to_string).unwrap_or_default()
-            } else {
-                format!("{} users", users.len())
-            };
-            ("discord.roles", target)
-        }
-        JobKind::DiscordDirectMessage => {
-            let p: super::discord::DirectMessageJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            ("discord.direct_message", p.user_id.to_string())
-        }
-        JobKind::DiscordBan => {
-            let p: super::discord::DiscordBanJob =
-                serde_json::from_value(rec.envelope.payload.clone()).ok()?;
-            let base = if p.active {
-                "ban.discord_ban"
-            } else {
-                "ban.discord_unban"
-            };
-            (base, p.user_id.to_string())
-        }
-        // Sync-all runs leave their own entries (start, complete, cancel), not one per job.
-        JobKind::DiscordSyncPage | JobKind::DiscordSyncBatch => return None,
-    };
+/// The audit entry a finished job leaves behind, from its kind's [`JobAudit`].
+fn audit_entry(rec: &JobRecord, note: &JobAudit, id: u64) -> Option<AuditEntry> {
     let actor = rec
         .context
         .get("actorKeyId")
@@ -157,21 +115,22 @@ fn audit_entry(rec: &JobRecord, id: u64) -> Option<AuditEntry> {
         .map(str::to_owned);
     let (action, metadata) = match rec.status {
         JobStatus::Succeeded => {
+            let result = rec.result.as_ref()?;
             let mut m = serde_json::json!({"jobId": rec.id.to_string(), "attempts": rec.attempts});
-            if let Ok(r) = serde_json::from_value::<RankResult>(rec.result.clone()?) {
-                m["previousRank"] = r.previous_rank.into();
-                m["newRank"] = r.new_rank.into();
-                m["roleName"] = r.role.name.into();
-                m["changed"] = r.changed.into();
-                m["ruleId"] = serde_json::to_value(r.rule_id).unwrap_or_default();
-            } else if let Some(r) = &rec.result {
-                m["result"] = r.clone();
+            match &note.details {
+                Some(details) => {
+                    for (k, v) in details {
+                        m[k] = v.clone();
+                    }
+                }
+                None => m["result"] = result.clone(),
             }
-            (base.to_owned(), m)
+            (note.action.to_owned(), m)
         }
         JobStatus::Failed | JobStatus::Dead => (
             format!(
-                "{base}.{}",
+                "{}.{}",
+                note.action,
                 if rec.status == JobStatus::Dead {
                     "dead"
                 } else {
@@ -191,7 +150,7 @@ fn audit_entry(rec: &JobRecord, id: u64) -> Option<AuditEntry> {
         id,
         action,
         actor_id: actor,
-        target_id: Some(target),
+        target_id: Some(note.target.clone()),
         metadata,
         created_at: rec.finished_at.unwrap_or(rec.updated_at),
     })
@@ -203,7 +162,7 @@ pub async fn run(
     backend: Arc<dyn QueueBackend>,
     hub: Arc<OutcomeHub>,
     relay_wake: Arc<tokio::sync::Notify>,
-    coordinator: crate::syncs::Coordinator,
+    config: Arc<Config>,
     shutdown: CancellationToken,
 ) {
     if let Err(e) = backend.recover_outcomes().await {
@@ -238,7 +197,7 @@ pub async fn run(
         let mut woken = Vec::with_capacity(batch.len());
         let mut ok = true;
         for (receipt, outcome) in batch {
-            match record(store.as_ref(), &outcome, &coordinator) {
+            match record(store.as_ref(), &outcome, &config) {
                 Ok(Recorded { changed, staged }) => {
                     staged_any |= staged;
                     if changed {
@@ -296,6 +255,7 @@ mod tests {
     use super::*;
     use crate::config::QueueConfig;
     use crate::ids::{GroupId, JobId};
+    use crate::jobs::JobKind;
     use crate::jobs::backend::SqliteBackend;
     use crate::jobs::facade::new_record;
     use crate::store::{Entries, SledStore, Txn};
@@ -387,17 +347,14 @@ mod tests {
         };
         backend.finish(&outcome, &[]).await.unwrap();
         let hub = Arc::new(OutcomeHub::default());
-        let coordinator = crate::syncs::Coordinator {
-            concurrency: 1,
-            max_attempts: 3,
-        };
+        let config = Arc::new(Config::default());
         let start = |stop: &CancellationToken| {
             tokio::spawn(run(
                 store.clone(),
                 backend.clone(),
                 hub.clone(),
                 Arc::new(tokio::sync::Notify::new()),
-                coordinator.clone(),
+                config.clone(),
                 stop.clone(),
             ))
         };

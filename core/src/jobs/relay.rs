@@ -136,7 +136,7 @@ mod tests {
     use crate::ids::{GroupId, JobId};
     use crate::jobs::backend::SqliteBackend;
     use crate::jobs::backend::wake::WakeStream;
-    use crate::jobs::facade::{Jobs, new_record};
+    use crate::jobs::facade::{Staging, new_record};
     use crate::jobs::{JobKind, QUEUES};
     use crate::store::SledStore;
 
@@ -179,7 +179,9 @@ mod tests {
                 chrono::Utc::now(),
                 3,
             );
-            store.transact(|tx| Jobs::stage_in(tx, &rec)).unwrap();
+            store
+                .transact(|tx| Staging::default().restage(tx, &rec))
+                .unwrap();
             wake.notify_one();
             for (queue, stream) in &mut workers {
                 if *queue == kind.queue() {

@@ -3,7 +3,7 @@
 //!
 //! Sync reads the member's Roblox ranks (one Open Cloud membership read per bound group, for up
 //! to 50 members at once), computes the roles they should hold with
-//! [`roster_core::bindings::plan`], and sends **one** `PATCH /guilds/{g}/members/{u}` with the
+//! [`roster_jobs::bindings::plan`], and sends **one** `PATCH /guilds/{g}/members/{u}` with the
 //! full role list and nickname, only when something differs. Changes the bot cannot make (a role
 //! at or above its highest role, a managed role, a missing permission, the server owner's
 //! nickname) are reported and never attempted, so sync spends no request on a 403.
@@ -14,22 +14,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use roster_core::bindings::{self, NicknameVars};
-use roster_core::guilds::GuildRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::discord::{
-    DirectMessageJob, DiscordBanJob, DiscordTarget, MemberState, MemberSyncResult, PageMember,
-    RoleChangeStatus, RoleChangesJob, RoleChangesResult, Skipped, SyncBatchJob, SyncBatchResult,
-    SyncMemberJob, SyncPageJob, SyncPageResult, SyncSpec, codes,
+use roster_jobs::bindings::{self, NicknameVars};
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::discord::{
+    DirectMessage, DirectMessageJob, DirectMessageResult, DiscordBan, DiscordBanJob,
+    DiscordBanResult, DiscordTarget, MemberState, MemberSyncResult, PageMember, RoleChangeStatus,
+    RoleChanges, RoleChangesJob, RoleChangesResult, Skipped, SyncBatch, SyncBatchJob,
+    SyncBatchResult, SyncMember, SyncMemberJob, SyncPage, SyncPageJob, SyncPageResult, SyncSpec,
+    codes,
 };
-use roster_core::secrets::Secret;
+use roster_jobs::secrets::Secret;
 use roster_upstream::UpstreamError;
 use roster_upstream::discord::{
     DiscordApi, GuildInfo, Member, Role, codes as dcodes, permissions as perms,
 };
 use roster_upstream::roblox::role_id_of;
-use serde::de::DeserializeOwned;
 
+use super::Handler;
 use crate::runtime::{Deps, Failure, UpstreamTimer};
 
 /// A handed-back member is retried this many times after transient failures before it counts
@@ -215,25 +216,12 @@ impl GuildCache {
     }
 }
 
-fn payload<T: DeserializeOwned>(env: &JobEnvelope) -> Result<T, Failure> {
-    serde_json::from_value(env.payload.clone()).map_err(|e| {
-        Failure::permanent(
-            codes::BAD_PAYLOAD,
-            format!("unreadable {} payload: {e}", env.kind.as_str()),
-        )
-    })
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).expect("results serialize")
-}
-
 /// The bot token a target uses.
 fn bot_token(deps: &Deps, target: &DiscordTarget) -> Result<Secret, Failure> {
     match &target.bot_token {
         Some(sealed) => deps
             .master
-            .open(&GuildRecord::bot_token_purpose(target.guild), sealed)
+            .open(&roster_jobs::model::guild_bot_token_purpose(target.guild), sealed)
             .map_err(|_| {
                 Failure::permanent(
                     codes::DISCORD_NOT_CONFIGURED,
@@ -515,7 +503,7 @@ async fn apply(
     Ok(())
 }
 
-fn state_of(m: &Member, link: Option<roster_core::links::AccountLink>) -> MemberState {
+fn state_of(m: &Member, link: Option<roster_jobs::model::AccountLink>) -> MemberState {
     MemberState {
         user_id: m.user_id,
         roles: m.roles.clone(),
@@ -530,10 +518,9 @@ fn state_of(m: &Member, link: Option<roster_core::links::AccountLink>) -> Member
 /// `discord.sync_member`.
 pub async fn sync_member(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: SyncMemberJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: SyncMemberJob = payload(env)?;
+) -> Result<MemberSyncResult, Failure> {
     let token = bot_token(deps, &job.spec.target)?;
     let guild = job.spec.target.guild.get();
     let view = timer
@@ -573,16 +560,15 @@ pub async fn sync_member(
     )
     .await
     .map_err(discord_failure)?;
-    Ok(to_json(&res))
+    Ok(res)
 }
 
 /// `discord.sync_page`.
 pub async fn sync_page(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: SyncPageJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: SyncPageJob = payload(env)?;
+) -> Result<SyncPageResult, Failure> {
     let token = bot_token(deps, &job.target)?;
     let guild = job.target.guild.get();
     let approximate_member_count = if job.after == 0 {
@@ -604,7 +590,7 @@ pub async fn sync_page(
         )
         .await
         .map_err(discord_failure)?;
-    Ok(to_json(&SyncPageResult {
+    Ok(SyncPageResult {
         members: members
             .iter()
             .map(|m| PageMember {
@@ -616,16 +602,15 @@ pub async fn sync_page(
             })
             .collect(),
         approximate_member_count,
-    }))
+    })
 }
 
 /// `discord.sync_batch`.
 pub async fn sync_batch(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: SyncBatchJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: SyncBatchJob = payload(env)?;
+) -> Result<SyncBatchResult, Failure> {
     let token = bot_token(deps, &job.spec.target)?;
     let guild = job.spec.target.guild.get();
     let view = timer
@@ -708,16 +693,15 @@ pub async fn sync_batch(
             }
         }
     }
-    Ok(to_json(&out))
+    Ok(out)
 }
 
 /// `discord.role_changes`.
 pub async fn role_changes(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: RoleChangesJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: RoleChangesJob = payload(env)?;
+) -> Result<RoleChangesResult, Failure> {
     let token = bot_token(deps, &job.target)?;
     let guild = job.target.guild.get();
     let mut view = timer
@@ -795,16 +779,15 @@ pub async fn role_changes(
         };
         statuses.push(status);
     }
-    Ok(to_json(&RoleChangesResult { statuses }))
+    Ok(RoleChangesResult { statuses })
 }
 
 /// `discord.direct_message`.
 pub async fn direct_message(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: DirectMessageJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: DirectMessageJob = payload(env)?;
+) -> Result<DirectMessageResult, Failure> {
     let token = bot_token(deps, &job.target)?;
     match timer
         .time(
@@ -813,7 +796,7 @@ pub async fn direct_message(
         )
         .await
     {
-        Ok(()) => Ok(serde_json::json!({"sent": true})),
+        Ok(()) => Ok(DirectMessageResult { sent: true }),
         Err(UpstreamError::Permanent { code, .. }) if code == dcodes::CANNOT_DM => {
             Err(Failure::permanent(
                 codes::CANNOT_DM,
@@ -836,10 +819,9 @@ pub async fn direct_message(
 /// `discord.ban`.
 pub async fn ban(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: DiscordBanJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: DiscordBanJob = payload(env)?;
+) -> Result<DiscordBanResult, Failure> {
     let token = bot_token(deps, &job.target)?;
     let guild = job.target.guild.get();
     let reason = format!("Roster ban #{}: {}", job.record_id, job.reason);
@@ -851,7 +833,10 @@ pub async fn ban(
             )
             .await
             .map_err(discord_failure)?;
-        Ok(serde_json::json!({"banned": true}))
+        Ok(DiscordBanResult {
+            banned: true,
+            was_banned: None,
+        })
     } else {
         let was = timer
             .time(
@@ -860,6 +845,35 @@ pub async fn ban(
             )
             .await
             .map_err(discord_failure)?;
-        Ok(serde_json::json!({"banned": false, "wasBanned": was}))
+        Ok(DiscordBanResult {
+            banned: false,
+            was_banned: Some(was),
+        })
     }
 }
+
+/// The Discord kinds' handlers: the functions above.
+macro_rules! discord_handler {
+    ($kind:ty, $run:ident) => {
+        impl Handler for $kind {
+            const UNREADABLE: &'static str = codes::BAD_PAYLOAD;
+
+            async fn run(
+                deps: &Deps,
+                _env: &JobEnvelope,
+                job: Self::Payload,
+                _plan: Option<serde_json::Value>,
+                timer: &mut UpstreamTimer,
+            ) -> Result<Self::Result, Failure> {
+                $run(deps, job, timer).await
+            }
+        }
+    };
+}
+
+discord_handler!(SyncMember, sync_member);
+discord_handler!(SyncPage, sync_page);
+discord_handler!(SyncBatch, sync_batch);
+discord_handler!(RoleChanges, role_changes);
+discord_handler!(DirectMessage, direct_message);
+discord_handler!(DiscordBan, ban);

@@ -1,14 +1,53 @@
-//! Job handlers, one module per job family. Every job kind is dispatched in
-//! [`crate::runtime`]; add new kinds there and here.
+//! Job handlers, one module per job family: each job kind (`roster_jobs::jobs::kind::Kind`)
+//! implements [`Handler`] here. The runtime's dispatch comes from the registration list
+//! (`roster_jobs::job_kinds!`), so a registered kind without a handler does not build.
 
 pub mod discord;
 pub mod moderation;
 pub mod rank;
 
-use roster_core::jobs::ranking::codes;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::kind::Kind;
+use roster_jobs::jobs::ranking::codes;
 use roster_upstream::UpstreamError;
+use serde::Deserialize as _;
 
-use crate::runtime::Failure;
+use crate::runtime::{Deps, Failure, UpstreamTimer};
+
+/// A job kind's handler: one attempt of a job of that kind.
+pub trait Handler: Kind {
+    /// The error code a job fails with when its payload does not read as `Self::Payload` (a
+    /// bug or a version mismatch), in the kind's API family's vocabulary.
+    const UNREADABLE: &'static str;
+
+    /// Runs one attempt. `plan` is what an earlier attempt recorded in the ledger under `plan`
+    /// (see `QueueBackend::ledger_claim`), if anything.
+    fn run(
+        deps: &Deps,
+        env: &JobEnvelope,
+        job: Self::Payload,
+        plan: Option<serde_json::Value>,
+        timer: &mut UpstreamTimer,
+    ) -> impl Future<Output = Result<Self::Result, Failure>> + Send;
+}
+
+/// Reads the payload of a job of kind `K`, runs its handler, and returns its result in the
+/// stored form.
+pub(crate) async fn run_as<K: Handler>(
+    deps: &Deps,
+    env: &JobEnvelope,
+    plan: Option<serde_json::Value>,
+    timer: &mut UpstreamTimer,
+) -> Result<serde_json::Value, Failure> {
+    let job = K::Payload::deserialize(&env.payload).map_err(|e| {
+        Failure::permanent(
+            K::UNREADABLE,
+            format!("unreadable {} payload: {e}", K::NAME),
+        )
+    })?;
+    let result = K::run(deps, env, job, plan, timer).await?;
+    Ok(serde_json::to_value(result).expect("results serialize"))
+}
 
 /// Classifies an Open Cloud failure for a job: permanent errors fail at once with a message a
 /// group owner can act on; rate limits and transient errors are retried.

@@ -2,30 +2,37 @@
 //! user restrictions) in each configured universe. Converges: PATCHing a restriction to the
 //! state it already has changes nothing, so retries and redeliveries are harmless.
 
-use roster_core::guilds::GuildRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::moderation::{RestrictJob, RestrictResult};
-use roster_core::jobs::ranking::codes;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::moderation::{RestrictJob, RestrictResult, RobloxRestrict};
+use roster_jobs::jobs::ranking::codes;
 use roster_upstream::roblox::GameJoinRestriction;
 
-use super::upstream_failure;
+use super::{Handler, upstream_failure};
 use crate::runtime::{Deps, Failure, UpstreamTimer};
+
+impl Handler for RobloxRestrict {
+    const UNREADABLE: &'static str = codes::BAD_REQUEST;
+
+    async fn run(
+        deps: &Deps,
+        _env: &JobEnvelope,
+        job: RestrictJob,
+        _plan: Option<serde_json::Value>,
+        timer: &mut UpstreamTimer,
+    ) -> Result<RestrictResult, Failure> {
+        run(deps, job, timer).await
+    }
+}
 
 /// Runs one attempt of a restriction job.
 pub async fn run(
     deps: &Deps,
-    env: &JobEnvelope,
+    job: RestrictJob,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: RestrictJob = serde_json::from_value(env.payload.clone()).map_err(|e| {
-        Failure::permanent(
-            codes::BAD_REQUEST,
-            format!("unreadable restriction job payload: {e}"),
-        )
-    })?;
+) -> Result<RestrictResult, Failure> {
     let key = deps
         .master
-        .open(&GuildRecord::credential_purpose(job.guild), &job.credential)
+        .open(&roster_jobs::model::guild_key_purpose(job.guild), &job.credential)
         .map_err(|_| {
             Failure::permanent(
                 codes::ROBLOX_API_ERROR,
@@ -49,9 +56,8 @@ pub async fn run(
             .await
             .map_err(upstream_failure)?;
     }
-    Ok(serde_json::to_value(RestrictResult {
+    Ok(RestrictResult {
         universes: job.universes.clone(),
         active: job.active,
     })
-    .expect("results serialize"))
 }

@@ -8,36 +8,55 @@
 //! role; with `patch` it sends the deprecated PATCH.
 //!
 //! Jobs on one member run one at a time and in the order they were accepted: the runtime runs
-//! a job only on its turn on `rank:{group}:{user}` (see `roster_core::jobs::order`), so two
+//! a job only on its turn on `rank:{group}:{user}` (see `roster_jobs::jobs::order`), so two
 //! concurrent promotes promote twice, in order, and a promote redelivered after a crash
 //! finishes before the promotes accepted after it read the member's rank.
 
-use roster_core::config::RankMethod;
-use roster_core::groups::GroupRecord;
-use roster_core::jobs::JobEnvelope;
-use roster_core::jobs::ranking::{RankJob, RankOp, RankPlan, RankResult, RoleInfo, codes};
-use roster_core::rules::{self, Direction};
+use roster_jobs::config::RankMethod;
+use roster_jobs::jobs::JobEnvelope;
+use roster_jobs::jobs::ranking::{
+    RankDemote, RankJob, RankOp, RankPlan, RankPromote, RankResult, RankSet, RoleInfo, codes,
+};
+use roster_jobs::rules::{self, Direction};
 use roster_upstream::roblox::{GroupMembership, GroupRole};
 
-use super::upstream_failure;
+use super::{Handler, upstream_failure};
 use crate::runtime::{Deps, Failure, UpstreamTimer};
+
+/// The three ranking kinds share one handler, [`run`].
+macro_rules! rank_handler {
+    ($kind:ty) => {
+        impl Handler for $kind {
+            const UNREADABLE: &'static str = codes::BAD_REQUEST;
+
+            async fn run(
+                deps: &Deps,
+                env: &JobEnvelope,
+                job: RankJob,
+                plan: Option<serde_json::Value>,
+                timer: &mut UpstreamTimer,
+            ) -> Result<RankResult, Failure> {
+                run(deps, env, job, plan, timer).await
+            }
+        }
+    };
+}
+
+rank_handler!(RankSet);
+rank_handler!(RankPromote);
+rank_handler!(RankDemote);
 
 /// Runs one attempt of a ranking job.
 pub async fn run(
     deps: &Deps,
     env: &JobEnvelope,
+    job: RankJob,
     plan: Option<serde_json::Value>,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
-    let job: RankJob = serde_json::from_value(env.payload.clone()).map_err(|e| {
-        Failure::permanent(
-            codes::BAD_REQUEST,
-            format!("unreadable ranking job payload: {e}"),
-        )
-    })?;
+) -> Result<RankResult, Failure> {
     let key = deps
         .master
-        .open(&GroupRecord::credential_purpose(job.group_id), &job.credential)
+        .open(&roster_jobs::model::group_key_purpose(job.group_id), &job.credential)
         .map_err(|_| {
             Failure::permanent(
                 codes::ROBLOX_API_ERROR,
@@ -62,7 +81,7 @@ async fn converge(
     recorded_plan: Option<serde_json::Value>,
     key: &str,
     timer: &mut UpstreamTimer,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<RankResult, Failure> {
     let group = job.group_id.get();
     let user = job.user_id.get();
     let mut roles = timer
@@ -196,7 +215,7 @@ async fn converge(
             }
         }
     }
-    let result = RankResult {
+    Ok(RankResult {
         previous_rank: plan.previous_rank,
         new_rank: target.rank,
         role: RoleInfo {
@@ -206,6 +225,5 @@ async fn converge(
         },
         changed: changed || plan.previous_rank != target.rank,
         rule_id: plan.rule_id,
-    };
-    Ok(serde_json::to_value(result).expect("results serialize"))
+    })
 }

@@ -1100,7 +1100,7 @@ pub(super) fn test_envelope(payload: serde_json::Value) -> JobEnvelope {
         job_id: JobId(ulid::Ulid::generate()),
         generation: 0,
         kind: crate::jobs::JobKind::RankSet,
-        tenant: crate::audit::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
+        tenant: crate::model::Tenant::Group(crate::ids::GroupId::new(7).unwrap()),
         submitted_at: chrono::Utc::now(),
         max_attempts: 3,
         payload,
