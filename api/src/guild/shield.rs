@@ -2,33 +2,21 @@
 
 use roster_core::clock::WholeSeconds;
 use roster_core::shield::{self, ImportRow, MAX_BATCH, ShieldFlag};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Caller, GuildError, GuildResult, authenticate, body, guild_record, ok};
 use crate::http::{self, Request};
 use crate::state::AppState;
+use crate::wire::guild::{BatchFlag, Flag, Imported, ShieldBatch, ShieldVerdict};
 
-/// A flag as `/shield/check` shows it (the reference's fields; timestamps in whole seconds).
-#[derive(serde::Serialize)]
-struct FlagView<'a> {
-    roblox_id: &'a str,
-    roblox_username: Option<&'a str>,
-    reason: &'a str,
-    flagged_by: &'a str,
-    source: &'a str,
-    flagged_at: WholeSeconds,
-}
-
-impl<'a> From<&'a ShieldFlag> for FlagView<'a> {
-    fn from(f: &'a ShieldFlag) -> Self {
-        Self {
-            roblox_id: &f.roblox_id,
-            roblox_username: f.roblox_username.as_deref(),
-            reason: &f.reason,
-            flagged_by: &f.flagged_by,
-            source: &f.source,
-            flagged_at: WholeSeconds(f.flagged_at),
-        }
+fn flag_view(f: &ShieldFlag) -> Flag<'_> {
+    Flag {
+        roblox_id: &f.roblox_id,
+        roblox_username: f.roblox_username.as_deref(),
+        reason: &f.reason,
+        flagged_by: &f.flagged_by,
+        source: &f.source,
+        flagged_at: WholeSeconds(f.flagged_at),
     }
 }
 
@@ -53,9 +41,15 @@ pub(crate) fn check(state: &AppState, req: &Request, raw: &str) -> GuildResult {
     Ok(match shield::check(&state.ctx, id)? {
         Some(f) => {
             ask_names(state, &caller, std::slice::from_ref(&f));
-            ok(json!({"flagged": true, "flag": FlagView::from(&f)}))
+            ok(ShieldVerdict {
+                flagged: true,
+                flag: Some(flag_view(&f)),
+            })
         }
-        None => ok(json!({"flagged": false})),
+        None => ok(ShieldVerdict {
+            flagged: false,
+            flag: None,
+        }),
     })
 }
 
@@ -85,11 +79,16 @@ pub(crate) fn batch(state: &AppState, req: &Request) -> GuildResult {
         .collect::<Result<Vec<_>, _>>()?;
     let found = shield::batch(&state.ctx, &ids)?;
     ask_names(state, &caller, &found);
-    let flagged: Vec<Value> = found
+    let flagged = found
         .into_iter()
-        .map(|f| json!({"roblox_id": f.roblox_id, "roblox_username": f.roblox_username, "reason": f.reason, "source": f.source}))
+        .map(|f| BatchFlag {
+            roblox_id: f.roblox_id,
+            roblox_username: f.roblox_username,
+            reason: f.reason,
+            source: f.source,
+        })
         .collect();
-    Ok(ok(json!({ "flagged": flagged })))
+    Ok(ok(ShieldBatch { flagged }))
 }
 
 /// `POST /shield/import` (allowlisted guilds only)
@@ -143,5 +142,8 @@ pub(crate) async fn import(state: &AppState, req: &Request) -> GuildResult {
     for user in unnamed {
         state.shield_names.request(user, caller.guild);
     }
-    Ok(ok(json!({"imported": imported, "skipped": skipped})))
+    Ok(ok(Imported {
+        imported: imported as u64,
+        skipped: skipped as u64,
+    }))
 }

@@ -28,27 +28,29 @@ use super::{
 };
 use crate::http::{self, Request};
 use crate::state::AppState;
+use crate::wire::guild::{
+    BindingCreated, BindingTest, BindingView, Bindings, Data, GuildJob, GuildJobError, JobAccepted,
+    MemberSync, RoleChanged, RoleView, Roles, SyncRunView, SyncStarted, Validity,
+};
 
-fn binding_json(b: &Binding) -> Value {
-    let mut v = json!({"id": b.id, "type": b.rule.type_name(), "group_id": b.rule.group()});
-    match b.rule {
-        BindingRule::GroupRank { rank, .. } => v["rank"] = rank.into(),
+fn binding_json(b: &Binding) -> BindingView {
+    let (rank, min_rank, max_rank) = match b.rule {
+        BindingRule::GroupRank { rank, .. } => (Some(rank), None, None),
         BindingRule::GroupRankRange {
             min_rank, max_rank, ..
-        } => {
-            v["min_rank"] = min_rank.into();
-            v["max_rank"] = max_rank.into();
-        }
-        BindingRule::GroupMember { .. } => {}
+        } => (None, Some(min_rank), Some(max_rank)),
+        BindingRule::GroupMember { .. } => (None, None, None),
+    };
+    BindingView {
+        id: b.id,
+        kind: b.rule.type_name().to_owned(),
+        group_id: b.rule.group(),
+        rank,
+        min_rank,
+        max_rank,
+        role_id: b.role_ids.first().map(u64::to_string),
+        role_ids: b.role_ids.iter().map(u64::to_string).collect(),
     }
-    v["role_id"] = b.role_ids.first().map(u64::to_string).into();
-    v["role_ids"] = b
-        .role_ids
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .into();
-    v
 }
 
 fn opt_rank(b: &Map<String, Value>, field: &str) -> Result<Option<u8>, GuildError> {
@@ -122,9 +124,9 @@ fn actor(c: &Caller) -> Option<String> {
 pub(crate) fn list(state: &AppState, req: &Request) -> GuildResult {
     let caller = authenticate(state, req, req.query.get("guild_id").map(String::as_str))?;
     let all = bindings::list(&state.ctx, caller.guild)?;
-    Ok(ok(
-        json!({"bindings": all.iter().map(binding_json).collect::<Vec<_>>()}),
-    ))
+    Ok(ok(Bindings {
+        bindings: all.iter().map(binding_json).collect(),
+    }))
 }
 
 /// `POST /bindings/add`
@@ -135,7 +137,10 @@ pub(crate) async fn add(state: &AppState, req: &Request) -> GuildResult {
     let rule = rule_of(&b, None)?;
     let roles = opt_roles(&b)?.ok_or_else(|| GuildError::bad("`role_id` is required"))?;
     let created = bindings::create(&state.ctx, caller.guild, rule, &roles, actor(&caller)).await?;
-    Ok(ok_msg("Binding created", Some(json!({"id": created.id}))))
+    Ok(ok_msg(
+        "Binding created",
+        Some(BindingCreated { id: created.id }),
+    ))
 }
 
 /// `PATCH /bindings/update`
@@ -176,8 +181,14 @@ pub(crate) fn validate(state: &AppState, req: &Request) -> GuildResult {
         bindings::validate(&rule, &roles).map_err(GuildError::from)
     });
     Ok(match outcome {
-        Ok(()) => ok(json!({"valid": true})),
-        Err(e) => ok(json!({"valid": false, "error": e.message()})),
+        Ok(()) => ok(Validity {
+            valid: true,
+            error: None,
+        }),
+        Err(e) => ok(Validity {
+            valid: false,
+            error: Some(e.message().to_owned()),
+        }),
     })
 }
 
@@ -204,9 +215,11 @@ pub(crate) async fn test(state: &AppState, req: &Request) -> GuildResult {
     let Some(link) = links::by_discord(state.ctx.store.as_ref(), caller.guild, discord)
         .map_err(|e| GuildError::from(roster_core::CoreError::from(e)))?
     else {
-        return Ok(ok(
-            json!({"matches": false, "current_rank": null, "verified": false}),
-        ));
+        return Ok(ok(BindingTest {
+            matches: false,
+            current_rank: None,
+            verified: false,
+        }));
     };
     let mut spec_guild = g.clone();
     spec_guild.discord.main_group = roster_core::ids::GroupId::new(rule.group()).ok();
@@ -242,24 +255,28 @@ pub(crate) async fn test(state: &AppState, req: &Request) -> GuildResult {
                 .unwrap_or(0)
         }
     };
-    Ok(ok(
-        json!({"matches": rule.matches(rank), "current_rank": rank, "verified": true}),
-    ))
+    Ok(ok(BindingTest {
+        matches: rule.matches(rank),
+        current_rank: Some(rank),
+        verified: true,
+    }))
 }
 
 /// 202 with the job to poll.
 fn accepted(guild: roster_core::ids::GuildId, job: JobId) -> warp::reply::Response {
     http::json(
         StatusCode::ACCEPTED,
-        &json!({
-            "status": "success",
-            "code": 202,
-            "message": "Accepted; still running. Poll data.status_url for the result.",
-            "data": {
-                "job_id": job.to_string(),
-                "status_url": format!("/guilds/{guild}/jobs/{job}"),
+        &Data {
+            status: "success".to_owned(),
+            code: 202,
+            message: Some(
+                "Accepted; still running. Poll data.status_url for the result.".to_owned(),
+            ),
+            data: JobAccepted {
+                job_id: job.to_string(),
+                status_url: format!("/guilds/{guild}/jobs/{job}"),
             },
-        }),
+        },
     )
 }
 
@@ -339,39 +356,36 @@ pub(crate) async fn sync_one(state: &AppState, req: &Request) -> GuildResult {
     }
 }
 
-fn sync_view(r: &MemberSyncResult) -> Value {
-    let mut v = json!({
-        "added_roles": r.added_roles,
-        "removed_roles": r.removed_roles,
-        "nickname_updated": r.nickname_updated,
-    });
-    if let Some(n) = &r.nickname {
-        v["nickname"] = n.clone().into();
+fn sync_view(r: &MemberSyncResult) -> MemberSync {
+    MemberSync {
+        added_roles: r.added_roles.clone(),
+        removed_roles: r.removed_roles.clone(),
+        nickname_updated: r.nickname_updated,
+        nickname: r.nickname.clone(),
+        not_applied: serde_json::to_value(&r.not_applied).unwrap_or_default(),
+        verified: r.verified,
     }
-    v["not_applied"] = serde_json::to_value(&r.not_applied).unwrap_or_default();
-    v["verified"] = r.verified.into();
-    v
 }
 
-fn run_view(run: &SyncRun, now: chrono::DateTime<chrono::Utc>) -> Value {
-    json!({
-        "run_id": run.id.to_string(),
-        "status": run.status,
-        "total": run.total(),
-        "done": run.done,
-        "changed": run.changed,
-        "failed": run.failed,
-        "not_applied": run.not_applied,
-        "listed": run.listed,
-        "listing_done": run.listing_done,
-        "pages": run.pages,
-        "started_at": WholeSeconds(run.started_at),
-        "finished_at": WholeSeconds::opt(run.finished_at),
-        "eta_seconds": run.eta_seconds(now),
-        "members_per_minute": (run.members_per_minute(now) * 10.0).round() / 10.0,
-        "errors": run.errors,
-        "error": run.error,
-    })
+fn run_view(run: &SyncRun, now: chrono::DateTime<chrono::Utc>) -> SyncRunView {
+    SyncRunView {
+        run_id: run.id.to_string(),
+        status: serde_json::to_value(run.status).unwrap_or_default(),
+        total: run.total(),
+        done: run.done,
+        changed: run.changed,
+        failed: run.failed,
+        not_applied: run.not_applied,
+        listed: run.listed,
+        listing_done: run.listing_done,
+        pages: run.pages,
+        started_at: WholeSeconds(run.started_at),
+        finished_at: WholeSeconds::opt(run.finished_at),
+        eta_seconds: run.eta_seconds(now),
+        members_per_minute: (run.members_per_minute(now) * 10.0).round() / 10.0,
+        errors: run.errors.clone(),
+        error: run.error.clone(),
+    }
 }
 
 /// `POST /interactions/sync/all`
@@ -380,11 +394,11 @@ pub(crate) async fn sync_all(state: &AppState, req: &Request) -> GuildResult {
     let caller = authenticate(state, req, body_guild(&b)?.as_deref())?;
     let g = guild_record(state, &caller)?;
     match syncs::start(&state.ctx, &g, actor(&caller), false).await {
-        Ok(run) => Ok(ok(json!({
-            "queued": true,
-            "members": run.linked_members,
-            "run_id": run.id.to_string(),
-        }))),
+        Ok(run) => Ok(ok(SyncStarted {
+            queued: true,
+            members: run.linked_members,
+            run_id: run.id.to_string(),
+        })),
         Err(e) => Err(start_error(e, state)),
     }
 }
@@ -486,7 +500,7 @@ pub(crate) async fn role(state: &AppState, req: &Request, add: bool) -> GuildRes
     match status {
         RoleChangeStatus::Added | RoleChangeStatus::Removed | RoleChangeStatus::None => Ok(ok_msg(
             if add { "Role assigned" } else { "Role removed" },
-            Some(json!({"changed": changed})),
+            Some(RoleChanged { changed }),
         )),
         RoleChangeStatus::NoPermission => Err(GuildError::new(
             StatusCode::FORBIDDEN,
@@ -541,12 +555,18 @@ pub(crate) async fn roles(state: &AppState, req: &Request, guild_raw: &str) -> G
         .map_err(|e| upstream(e, "Discord"))?;
     roles.retain(|r| r.id != g.id.get());
     roles.sort_by_key(|r| std::cmp::Reverse(r.position));
-    Ok(ok(json!({
-        "roles": roles.iter().map(|r| json!({
-            "id": r.id.to_string(), "name": r.name, "color": r.color, "position": r.position,
-            "managed": r.managed,
-        })).collect::<Vec<_>>()
-    })))
+    Ok(ok(Roles {
+        roles: roles
+            .iter()
+            .map(|r| RoleView {
+                id: r.id.to_string(),
+                name: r.name.clone(),
+                color: r.color,
+                position: r.position,
+                managed: r.managed,
+            })
+            .collect(),
+    }))
 }
 
 /// `GET /guilds/:guildId/jobs/:jobId`
@@ -561,19 +581,22 @@ pub(crate) fn job(state: &AppState, req: &Request, guild_raw: &str, job_raw: &st
     let result = match (rec.kind, &rec.result) {
         (JobKind::DiscordSyncMember, Some(v)) => {
             serde_json::from_value::<MemberSyncResult>(v.clone())
-                .map(|r| sync_view(&r))
+                .map(|r| serde_json::to_value(sync_view(&r)).unwrap_or_default())
                 .unwrap_or_else(|_| v.clone())
         }
         (_, Some(v)) => v.clone(),
         _ => Value::Null,
     };
-    Ok(ok(json!({
-        "job_id": rec.id.to_string(),
-        "kind": rec.kind.as_str(),
-        "status": rec.status,
-        "result": result,
-        "error": rec.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
-        "created_at": WholeSeconds(rec.created_at),
-        "finished_at": WholeSeconds::opt(rec.finished_at),
-    })))
+    Ok(ok(GuildJob {
+        job_id: rec.id.to_string(),
+        kind: rec.kind.as_str().to_owned(),
+        status: serde_json::to_value(rec.status).unwrap_or_default(),
+        result,
+        error: rec.error.as_ref().map(|e| GuildJobError {
+            code: e.code.clone(),
+            message: e.message.clone(),
+        }),
+        created_at: WholeSeconds(rec.created_at),
+        finished_at: WholeSeconds::opt(rec.finished_at),
+    }))
 }

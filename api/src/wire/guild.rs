@@ -515,3 +515,296 @@ pub struct IdsBody {
     #[serde(default)]
     pub guild_id: Option<UserRef>,
 }
+
+/// A Shield flag (`/shield/check`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Flag<'a> {
+    /// The player.
+    pub roblox_id: &'a str,
+    /// Their Roblox username (resolved through Open Cloud; `null` until known).
+    pub roblox_username: Option<&'a str>,
+    /// Why.
+    pub reason: &'a str,
+    /// Who flagged them.
+    pub flagged_by: &'a str,
+    /// Where the flag came from (`admin`, `import`).
+    pub source: &'a str,
+    /// When.
+    #[schemars(with = "Seconds")]
+    pub flagged_at: WholeSeconds,
+}
+
+/// `GET /shield/check/{robloxId}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShieldVerdict<'a> {
+    /// Whether the player is flagged.
+    pub flagged: bool,
+    /// The flag, when flagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Flag<'a>>,
+}
+
+/// A flagged player in a batch answer.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BatchFlag {
+    /// The player.
+    pub roblox_id: String,
+    /// Their Roblox username (`null` until known).
+    pub roblox_username: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Where the flag came from.
+    pub source: String,
+}
+
+/// `POST /shield/batch`: the flagged ones among the ids asked.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShieldBatch {
+    /// Flagged players.
+    pub flagged: Vec<BatchFlag>,
+}
+
+/// Body of `POST /shield/batch`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ShieldBatchBody {
+    /// Up to 100 Roblox user ids.
+    pub roblox_ids: Vec<IdInput>,
+}
+
+/// One row of a Shield import.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ImportUser {
+    /// The player.
+    pub roblox_id: IdInput,
+    /// Why.
+    pub reason: String,
+    /// Their username, if the importer knows it (otherwise resolved through Open Cloud).
+    #[serde(default)]
+    pub roblox_username: Option<String>,
+}
+
+/// Body of `POST /shield/import` (allowlisted guilds).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct ShieldImportBody {
+    /// The flags.
+    pub users: Vec<ImportUser>,
+}
+
+/// The answer to a Shield import.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Imported {
+    /// New flags.
+    pub imported: u64,
+    /// Rows already flagged.
+    pub skipped: u64,
+}
+
+/// A success answer with a message and no data (`Binding updated`, `Binding removed`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Message {
+    /// Always `success`.
+    pub status: String,
+    /// The HTTP status.
+    pub code: u16,
+    /// What was done.
+    pub message: String,
+}
+
+/// A role binding.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BindingView {
+    /// The binding.
+    pub id: u64,
+    /// `group_rank`, `group_rank_range` or `group_member`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The Roblox group.
+    pub group_id: u64,
+    /// The rank (`group_rank`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<u8>,
+    /// Lowest rank (`group_rank_range`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_rank: Option<u8>,
+    /// Highest rank (`group_rank_range`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_rank: Option<u8>,
+    /// The first role (the reference's single-role field).
+    #[schemars(with = "Option<Snowflake>")]
+    pub role_id: Option<String>,
+    /// Every role the binding gives.
+    #[schemars(with = "Vec<Snowflake>")]
+    pub role_ids: Vec<String>,
+}
+
+/// `GET /bindings/list`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Bindings {
+    /// The guild's bindings.
+    pub bindings: Vec<BindingView>,
+}
+
+/// The answer to `POST /bindings/add`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BindingCreated {
+    /// The new binding.
+    pub id: u64,
+}
+
+/// `POST /bindings/validate`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Validity {
+    /// Whether the binding is valid.
+    pub valid: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /bindings/test`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BindingTest {
+    /// Whether the member's rank matches the binding.
+    pub matches: bool,
+    /// Their rank in the binding's group (`null` when not verified).
+    pub current_rank: Option<u8>,
+    /// Whether the member has a verified Roblox link.
+    pub verified: bool,
+}
+
+/// A job accepted but still running (202): poll `status_url`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct JobAccepted {
+    /// The job.
+    pub job_id: String,
+    /// `/guilds/{guildId}/jobs/{jobId}`.
+    pub status_url: String,
+}
+
+/// One member's sync (`POST /interactions/sync`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MemberSync {
+    /// Roles given.
+    pub added_roles: Vec<String>,
+    /// Roles taken.
+    pub removed_roles: Vec<String>,
+    /// Whether the nickname changed.
+    pub nickname_updated: bool,
+    /// The nickname set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    /// What could not be applied, and why.
+    pub not_applied: Value,
+    /// Whether the member has a verified link.
+    pub verified: bool,
+}
+
+/// A sync-all run (`…/progress`, `…/cancel`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SyncRunView {
+    /// The run.
+    pub run_id: String,
+    /// `running`, `completed`, `cancelled` or `failed`.
+    pub status: Value,
+    /// Members to visit (so far listed, until listing is done).
+    pub total: u64,
+    /// Members visited.
+    pub done: u64,
+    /// Members changed.
+    pub changed: u64,
+    /// Members that failed.
+    pub failed: u64,
+    /// Members with something not applied.
+    pub not_applied: u64,
+    /// Members listed so far.
+    pub listed: u64,
+    /// Whether the member list is complete.
+    pub listing_done: bool,
+    /// Pages of members read.
+    pub pages: u32,
+    /// When it started.
+    #[schemars(with = "Seconds")]
+    pub started_at: WholeSeconds,
+    /// When it finished.
+    #[schemars(with = "Option<Seconds>")]
+    pub finished_at: Option<WholeSeconds>,
+    /// Seconds left, estimated (running runs).
+    pub eta_seconds: Option<u64>,
+    /// Members a minute.
+    pub members_per_minute: f64,
+    /// Up to 20 failure messages.
+    pub errors: Vec<String>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// The answer to `POST /interactions/sync/all`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SyncStarted {
+    /// Always `true`.
+    pub queued: bool,
+    /// Linked members to visit.
+    pub members: u64,
+    /// The run.
+    pub run_id: String,
+}
+
+/// The answer to `POST /interactions/roles/assign` and `…/remove`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoleChanged {
+    /// Whether the member's roles changed.
+    pub changed: bool,
+}
+
+/// A Discord role.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoleView {
+    /// The role.
+    #[schemars(with = "Snowflake")]
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its colour (RGB integer).
+    pub color: u32,
+    /// Its position (higher is above).
+    pub position: i64,
+    /// Whether an integration manages it.
+    pub managed: bool,
+}
+
+/// `GET /guilds/{guildId}/roles`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Roles {
+    /// The guild's roles, highest first (without @everyone).
+    pub roles: Vec<RoleView>,
+}
+
+/// A guild job's failure.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GuildJobError {
+    /// Machine code.
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// `GET /guilds/{guildId}/jobs/{jobId}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GuildJob {
+    /// The job.
+    pub job_id: String,
+    /// Its kind.
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `dead`.
+    pub status: Value,
+    /// Its result (a member sync's result in the sync's form).
+    pub result: Value,
+    /// Why it failed.
+    pub error: Option<GuildJobError>,
+    /// Accepted at.
+    #[schemars(with = "Seconds")]
+    pub created_at: WholeSeconds,
+    /// Finished at.
+    #[schemars(with = "Option<Seconds>")]
+    pub finished_at: Option<WholeSeconds>,
+}

@@ -404,21 +404,6 @@ pub struct RankingError {
     pub job_id: Option<String>,
 }
 
-/// The guild family's success envelope. `data` is route-specific.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct GuildOk {
-    /// Always `success`.
-    pub status: String,
-    /// The HTTP status.
-    pub code: u16,
-    /// A human message, on some writes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-}
-
 /// The guild family's error envelope.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(example = serde_json::json!({"status": "error", "code": 403, "message": "this API key belongs to another guild", "error": "FORBIDDEN"}))]
