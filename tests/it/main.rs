@@ -13,7 +13,5 @@ mod resilience;
 mod servers;
 mod shield_audit;
 mod shutdown;
-mod sim_discord;
-mod sim_roblox;
 mod spec;
 mod upkeep;
