@@ -6,6 +6,8 @@
 //! [`both_backends!`]). Redis tests start their own `redis-server` on a free port and kill it
 //! at the end. [`TestApp::finish`] fails a test that leaves queued or dead jobs behind.
 
+pub mod discord;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
