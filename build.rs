@@ -1,14 +1,14 @@
-//! Tells the integration tests whether the official upstream OpenAPI files are available: from
-//! `ROSTER_UPSTREAM_SPECS`, or by default from `../shared/upstream-specs` beside the workspace.
-//! Without them the conformance tests are marked ignored, so a run reports them as skipped
-//! (never as passed); with `--run-ignored all` they fail, saying what is missing. The same for
-//! the captured references in `../shared/reference` (the route-coverage test).
+//! Tells the integration tests whether the captured references in `../shared/reference` are
+//! beside the workspace (the route-coverage test in `tests/it/contract.rs` reads them). Without
+//! them that test is marked ignored, so a run reports it as skipped (never as passed); with
+//! `--run-ignored all` it fails, saying what is missing. The simulators' conformance tests find
+//! the upstream specs through `sim/build.rs`.
 
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(upstream_specs)");
     println!("cargo::rustc-check-cfg=cfg(shared_reference)");
+    println!("cargo::rerun-if-changed=build.rs");
     let reference = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/reference/guild-api.txt"
@@ -16,27 +16,9 @@ fn main() {
     println!("cargo::rerun-if-changed={}", reference.display());
     if reference.is_file() {
         println!("cargo::rustc-cfg=shared_reference");
-    }
-    println!("cargo::rerun-if-env-changed=ROSTER_UPSTREAM_SPECS");
-    println!("cargo::rerun-if-changed=build.rs");
-    let folder = std::env::var_os("ROSTER_UPSTREAM_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/upstream-specs"
-            ))
-        });
-    let files = ["roblox-openapi.json", "discord-openapi.json"].map(|f| folder.join(f));
-    if files.iter().all(|f| f.is_file()) {
-        println!("cargo::rustc-cfg=upstream_specs");
-        for f in &files {
-            println!("cargo::rerun-if-changed={}", f.display());
-        }
     } else {
         println!(
-            "cargo::warning=upstream specs not found in {} (set ROSTER_UPSTREAM_SPECS): the conformance tests are skipped",
-            folder.display()
+            "cargo::warning=../shared/reference not found beside the workspace: the route-coverage test is skipped"
         );
     }
 }

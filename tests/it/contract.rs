@@ -594,7 +594,7 @@ async fn every_admin_answer_matches_its_schema(backend: Backend) {
     use std::collections::BTreeSet;
 
     let tweak: crate::harness::Tweak = std::sync::Arc::new(|c| c.queue.max_attempts = 2);
-    let d = crate::discord::start_with(backend, Default::default(), Some(tweak)).await;
+    let d = crate::harness::discord::start_with(backend, Default::default(), Some(tweak)).await;
     let app = &d.app;
     let mut reached: BTreeSet<&'static str> = BTreeSet::new();
     let mut hit = async |method: Method, path: &str, body: Option<Value>, status: u16| -> Value {
@@ -854,7 +854,7 @@ async fn every_admin_answer_matches_its_schema(backend: Backend) {
     .await;
 
     // Links, the role-bridge key, sync-all.
-    let discord = crate::discord::discord_of(101);
+    let discord = crate::harness::discord::discord_of(101);
     let imported = hit(
         Method::POST,
         &format!("/guilds/{GUILD}/links"),

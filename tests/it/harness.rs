@@ -6,6 +6,8 @@
 //! [`both_backends!`]). Redis tests start their own `redis-server` on a free port and kill it
 //! at the end. [`TestApp::finish`] fails a test that leaves queued or dead jobs behind.
 
+pub mod discord;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -618,21 +620,6 @@ impl TestApp {
     pub async fn finish(self) {
         self.finish_allowing_dead(0).await;
     }
-}
-
-/// The folder holding the official upstream OpenAPI files (`roblox-openapi.json`,
-/// `discord-openapi.json`): `ROSTER_UPSTREAM_SPECS` when set, else `../shared/upstream-specs`
-/// beside the workspace when it exists. `build.rs` makes the same choice at build time and marks
-/// the conformance tests ignored (reported as skipped) when there is none.
-pub fn upstream_specs() -> Option<PathBuf> {
-    if let Some(folder) = std::env::var_os("ROSTER_UPSTREAM_SPECS") {
-        return Some(folder.into());
-    }
-    let default = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/upstream-specs"
-    ));
-    default.is_dir().then(|| default.to_path_buf())
 }
 
 /// Waits for `cond`, polling.

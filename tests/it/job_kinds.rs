@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::discord::{CLOSED_DMS, DApp, OFFICER, UNLINKED, discord_of, start};
+use crate::harness::discord::{CLOSED_DMS, DApp, OFFICER, UNLINKED, discord_of, start};
 use crate::harness::{Backend, GUILD};
 
 /// The guild's audit log, oldest first.

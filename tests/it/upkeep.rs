@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::both_backends;
+use crate::guild::servers::{Socket, next_frame};
 use crate::harness::{Backend, GUILD, TestApp, TestOpts, sweeps_by_hand};
-use crate::servers::{Socket, next_frame};
 
 both_backends!(vacuum_removes_finished_tasks_only);
 

@@ -1,0 +1,4 @@
+//! The operations endpoints: health, readiness and metrics.
+
+mod health;
+mod metrics;
