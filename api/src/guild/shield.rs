@@ -142,8 +142,5 @@ pub(crate) async fn import(state: &AppState, req: &Request) -> GuildResult {
     for user in unnamed {
         state.shield_names.request(user, caller.guild);
     }
-    Ok(ok(Imported {
-        imported: imported as u64,
-        skipped: skipped as u64,
-    }))
+    Ok(ok(Imported { imported, skipped }))
 }
