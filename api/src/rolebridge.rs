@@ -42,6 +42,7 @@ use warp::reply::Response;
 
 use crate::http::{self, Request, parse_id_value};
 use crate::state::AppState;
+use crate::wire::bridge::ChangeOutcome;
 
 /// Most changes one `/applyRoleChanges` may carry.
 pub const MAX_CHANGES: usize = 250;
@@ -58,14 +59,14 @@ struct Reply<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     meta: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    role_changes: Option<Vec<Value>>,
+    role_changes: Option<Vec<ChangeOutcome>>,
 }
 
 fn reply(
     status: StatusCode,
     word: &str,
     meta: Option<String>,
-    changes: Option<Vec<Value>>,
+    changes: Option<Vec<ChangeOutcome>>,
 ) -> Response {
     http::json(
         status,
@@ -221,12 +222,14 @@ fn parse_changes(b: &Map<String, Value>) -> Result<Vec<RoleChange>, Refusal> {
         .collect()
 }
 
-fn changes_json(changes: &[RoleChange], statuses: &[&str]) -> Vec<Value> {
+fn changes_json(changes: &[RoleChange], statuses: &[&str]) -> Vec<ChangeOutcome> {
     changes
         .iter()
         .zip(statuses)
-        .map(|(c, s)| {
-            json!({"user_id": c.user_id.to_string(), "role_id": c.role_id.to_string(), "status": s})
+        .map(|(c, s)| ChangeOutcome {
+            user_id: c.user_id.to_string(),
+            role_id: c.role_id.to_string(),
+            status: (*s).to_owned(),
         })
         .collect()
 }

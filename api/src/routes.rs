@@ -700,11 +700,11 @@ fn table() -> Vec<Route> {
         Route::new(GET, "/status", RoleBridge, "status", "The bot is up (`success`)",
             now!(|s, r, p| rolebridge::status())).text("200", "`success`"),
         Route::new(POST, "/applyRoleChanges", RoleBridge, "apply_role_changes", "Add and remove roles of many members",
-            wait!(|s, r, p| rolebridge::apply_role_changes(s, r).await)).ok::<wire::BridgeReply>("2XX", "Outcome per change"),
+            wait!(|s, r, p| rolebridge::apply_role_changes(s, r).await)).body::<wire::bridge::ApplyBody>().ok::<wire::BridgeReply>("2XX", "Outcome per change"),
         Route::new(POST, "/roleChange", RoleBridge, "role_change", "Add and remove roles (older sites)",
-            wait!(|s, r, p| rolebridge::role_change(s, r).await)).text("200", "A word: `success`, `fullsuccess`, `partsuccess`, `failure`, `error`…"),
+            wait!(|s, r, p| rolebridge::role_change(s, r).await)).body::<wire::bridge::RoleChangeBody>().text("200", "A word: `success`, `fullsuccess`, `partsuccess`, `failure`, `error`…"),
         Route::new(POST, "/sendDirectMessage", RoleBridge, "send_direct_message", "Send a member a direct message",
-            wait!(|s, r, p| rolebridge::send_direct_message(s, r).await)).ok::<wire::BridgeReply>("2XX", "Sent or pending"),
+            wait!(|s, r, p| rolebridge::send_direct_message(s, r).await)).body::<wire::bridge::DirectMessageBody>().ok::<wire::BridgeReply>("2XX", "Sent or pending"),
 
         // ── admin: groups, keys, rules, blacklist, jobs ─────────────────────────────────────
         Route::new(GET, "/admin/v1/groups", Admin, "groups_list", "Groups",

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::http::Request;
 
 pub mod admin;
+pub mod bridge;
 pub mod guild;
 
 /// Why a body was refused: a message naming the field and the rule.
@@ -440,7 +441,7 @@ pub struct BridgeReply {
     pub meta: Option<String>,
     /// One entry per requested change.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role_changes: Option<Vec<Value>>,
+    pub role_changes: Option<Vec<bridge::ChangeOutcome>>,
 }
 
 /// The community family's error (`/api/…`).
