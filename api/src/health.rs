@@ -5,12 +5,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use roster_core::store::Tree;
-use serde_json::json;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::http;
 use crate::state::AppState;
+use crate::wire;
 
 /// Liveness.
 pub(crate) fn healthz() -> Response {
@@ -34,14 +34,17 @@ pub(crate) async fn readyz(state: &AppState) -> Response {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        &json!({
-            "ready": ready,
-            "store": store_ok,
-            "queue": { "backend": state.ctx.backend.kind().as_str(), "reachable": backend_ok },
-            "workers": workers_ok,
-            "draining": draining,
-            "outboxPending": outbox,
-        }),
+        &wire::Readiness {
+            ready,
+            store: store_ok,
+            queue: wire::QueueHealth {
+                backend: state.ctx.backend.kind().as_str().to_owned(),
+                reachable: backend_ok,
+            },
+            workers: workers_ok,
+            draining,
+            outbox_pending: outbox as u64,
+        },
     )
 }
 

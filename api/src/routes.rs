@@ -573,7 +573,7 @@ fn table() -> Vec<Route> {
             now!(|s, r, p| health::healthz())).text("200", "`ok`"),
         Route::new(GET, "/readyz", Ops, "readyz", "Readiness: store, queue backend and workers usable",
             wait!(|s, r, p| health::readyz(s).await))
-            .ok::<wire::AdminOk>("200", "Ready").ok::<wire::AdminOk>("503", "Not ready, with the reason"),
+            .ok::<wire::Readiness>("200", "Ready").ok::<wire::Readiness>("503", "Not ready, with the reason"),
         Route::new(GET, "/metrics", Ops, "metrics", "Prometheus metrics",
             now!(|s, r, p| health::metrics(s))).text("200", "Prometheus text").text("404", "Metrics are disabled"),
         Route::new(GET, "/openapi.json", Ops, "openapi", "This document",

@@ -460,3 +460,30 @@ pub struct CommunityError {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(extend("additionalProperties" = true))]
 pub struct AdminOk {}
+
+/// Where the queue backend stands (`/readyz`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct QueueHealth {
+    /// `sqlite` or `redis`.
+    pub backend: String,
+    /// Whether it answered a ping within 2 s.
+    pub reachable: bool,
+}
+
+/// `GET /readyz`: 200 when requests can be served end to end, 503 otherwise.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    /// All of the below, and not draining.
+    pub ready: bool,
+    /// The store answers.
+    pub store: bool,
+    /// The queue backend.
+    pub queue: QueueHealth,
+    /// Workers are heartbeating.
+    pub workers: bool,
+    /// Shutting down.
+    pub draining: bool,
+    /// Outbox entries not yet handed to the queue.
+    pub outbox_pending: u64,
+}
