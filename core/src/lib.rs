@@ -18,7 +18,8 @@
 //!   [`syncs`] (role sync and sync-all runs).
 //! - `moderation/`: [`moderation`] (bans and mutes with their hot-path index) with [`shield`]
 //!   (the cross-guild Shield list).
-//! - [`servers`]: game servers and their command queues.
+//! - `servers/`: [`servers`], game servers (registered games, the live-server registry) and
+//!   their command queues.
 //! - `jobs/`: [`jobs`], the durable job facade (outbox → queue backend → workers → outcomes).
 //!
 //! [`config`], [`ids`], [`secrets`], [`rules`] and the job contract come from `roster-jobs`
