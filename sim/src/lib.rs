@@ -18,3 +18,4 @@ mod faults;
 mod http_util;
 mod request_log;
 pub mod roblox;
+mod server;
