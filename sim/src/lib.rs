@@ -12,6 +12,10 @@
 //! The simulators are deliberately strict: a request the real service would reject is rejected here
 //! with the same status and error code, so a lenient simulator never hides a client bug.
 
+mod control;
 pub mod discord;
+mod faults;
 mod http_util;
+mod request_log;
 pub mod roblox;
+mod server;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
@@ -13,15 +12,12 @@ use super::{
     DiscordSim, DiscordSimConfig, FaultRule, GuildSeed, Incoming, MemberSeed, Route, RouteLimit,
     SimError, WindowKind,
 };
-use crate::http_util::{QueryError, empty_response, json_response, parse_query};
+use crate::control::{ControlResult, body, id, log_since, respond};
+use crate::http_util::{empty_response, json_response};
 
 pub(crate) fn handle(sim: &DiscordSim, incoming: &Incoming) -> Response {
-    route(sim, incoming).unwrap_or_else(|(status, message)| {
-        json_response(status, &serde_json::json!({ "error": message }))
-    })
+    respond(route(sim, incoming))
 }
-
-type ControlResult = Result<Response, (StatusCode, String)>;
 
 fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
     let segments: Vec<&str> = incoming.path.trim_start_matches('/').split('/').collect();
@@ -29,7 +25,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
     let allowed: &[Method] = match segments.as_slice() {
         ["_sim", "guilds"] => {
             if method == Method::POST {
-                let seed: GuildSeed = body(incoming)?;
+                let seed: GuildSeed = body(&incoming.body)?;
                 sim.seed_guild(seed).map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
@@ -42,7 +38,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
                 return snapshot(sim, guild, user);
             }
             if method == Method::PUT {
-                let seed: MemberSeed = body(incoming)?;
+                let seed: MemberSeed = body(&incoming.body)?;
                 if seed.user_id != user {
                     return Err((
                         StatusCode::BAD_REQUEST,
@@ -65,7 +61,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
             let guild = id(guild, "guild id")?;
             let user = id(user, "user id")?;
             if method == Method::PUT {
-                let request: SetRoles = body(incoming)?;
+                let request: SetRoles = body(&incoming.body)?;
                 sim.set_member_roles(guild, user, &request.role_ids)
                     .map_err(sim_error)?;
                 return snapshot(sim, guild, user);
@@ -81,7 +77,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "bots"] => {
             if method == Method::POST {
-                let request: AddBot = body(incoming)?;
+                let request: AddBot = body(&incoming.body)?;
                 if request.token.is_empty() || request.token.contains(char::is_whitespace) {
                     return Err((
                         StatusCode::BAD_REQUEST,
@@ -107,7 +103,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
                 return Ok(json_response(StatusCode::OK, &sim.direct_messages(user)));
             }
             if method == Method::PUT {
-                let request: SetDms = body(incoming)?;
+                let request: SetDms = body(&incoming.body)?;
                 sim.set_dms_open(user, request.open).map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
@@ -115,7 +111,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "faults"] => {
             if method == Method::POST {
-                let rule: FaultRule = body(incoming)?;
+                let rule: FaultRule = body(&incoming.body)?;
                 if let Some(reason) = rule.action.invalid_reason() {
                     return Err((StatusCode::BAD_REQUEST, reason));
                 }
@@ -136,16 +132,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "log"] => {
             if method == Method::GET {
-                let params = parse_query(&incoming.query, &["since"]).map_err(query_error)?;
-                let since = match params.get("since") {
-                    Some(since) => since.parse().map_err(|_| {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            format!("since must be a sequence number, got {since:?}"),
-                        )
-                    })?,
-                    None => 0,
-                };
+                let since = log_since(&incoming.query)?;
                 return Ok(json_response(StatusCode::OK, &sim.log_since(since)));
             }
             if method == Method::DELETE {
@@ -169,7 +156,7 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
                 ));
             }
             if method == Method::PATCH {
-                let patch: ConfigPatch = body(incoming)?;
+                let patch: ConfigPatch = body(&incoming.body)?;
                 patch.check()?;
                 sim.update_config(|config| patch.apply(config));
                 return Ok(json_response(
@@ -208,20 +195,6 @@ fn snapshot(sim: &DiscordSim, guild: u64, user: u64) -> ControlResult {
     Ok(json_response(StatusCode::OK, &snapshot))
 }
 
-fn body<T: DeserializeOwned>(incoming: &Incoming) -> Result<T, (StatusCode, String)> {
-    serde_json::from_slice(&incoming.body)
-        .map_err(|err| (StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}")))
-}
-
-fn id(segment: &str, what: &str) -> Result<u64, (StatusCode, String)> {
-    segment.parse().map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{what} must be a number, got {segment:?}"),
-        )
-    })
-}
-
 fn sim_error(err: SimError) -> (StatusCode, String) {
     let status = match err {
         SimError::UnknownGuild(_) | SimError::UnknownMember { .. } | SimError::UnknownUser(_) => {
@@ -230,14 +203,6 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
         SimError::UnknownRole { .. } | SimError::InvalidSeed(_) => StatusCode::BAD_REQUEST,
     };
     (status, err.to_string())
-}
-
-fn query_error(err: QueryError) -> (StatusCode, String) {
-    let message = match err {
-        QueryError::Unknown(name) => format!("unknown query parameter {name:?}"),
-        QueryError::Repeated(name) => format!("query parameter {name:?} given more than once"),
-    };
-    (StatusCode::BAD_REQUEST, message)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
@@ -13,15 +12,12 @@ use super::{
     EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, Incoming, RobloxSim, RobloxSimConfig,
     SimError, UniverseSeed, UserSeed,
 };
-use crate::http_util::{QueryError, empty_response, json_response, parse_query};
+use crate::control::{ControlResult, body, id, log_since, respond};
+use crate::http_util::{empty_response, json_response};
 
 pub(crate) fn handle(sim: &RobloxSim, incoming: &Incoming) -> Response {
-    route(sim, incoming).unwrap_or_else(|(status, message)| {
-        json_response(status, &serde_json::json!({ "error": message }))
-    })
+    respond(route(sim, incoming))
 }
-
-type ControlResult = Result<Response, (StatusCode, String)>;
 
 fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
     let segments: Vec<&str> = incoming.path.trim_start_matches('/').split('/').collect();
@@ -29,7 +25,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
     let allowed: &[Method] = match segments.as_slice() {
         ["_sim", "groups"] => {
             if method == Method::POST {
-                let seed: GroupSeed = body(incoming)?;
+                let seed: GroupSeed = body(&incoming.body)?;
                 sim.seed_group(seed).map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
@@ -48,7 +44,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
                 return Ok(json_response(StatusCode::OK, &snapshot));
             }
             if method == Method::PUT {
-                let request: SetRoles = body(incoming)?;
+                let request: SetRoles = body(&incoming.body)?;
                 sim.set_member_roles(group_id, user_id, &request.role_ids)
                     .map_err(sim_error)?;
                 return Ok(match sim.member(group_id, user_id) {
@@ -60,7 +56,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "universes"] => {
             if method == Method::POST {
-                let seed: UniverseSeed = body(incoming)?;
+                let seed: UniverseSeed = body(&incoming.body)?;
                 sim.seed_universe(seed).map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
@@ -69,7 +65,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         ["_sim", "universes", universe, "places"] => {
             let universe_id = id(universe, "universe id")?;
             if method == Method::POST {
-                let request: AddPlace = body(incoming)?;
+                let request: AddPlace = body(&incoming.body)?;
                 sim.seed_place(universe_id, request.place_id)
                     .map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
@@ -94,7 +90,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "users"] => {
             if method == Method::POST {
-                let seed: UserSeed = body(incoming)?;
+                let seed: UserSeed = body(&incoming.body)?;
                 sim.seed_user(seed).map_err(sim_error)?;
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
@@ -102,7 +98,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "keys"] => {
             if method == Method::POST {
-                let request: AddKey = body(incoming)?;
+                let request: AddKey = body(&incoming.body)?;
                 if request.key.is_empty() {
                     return Err((StatusCode::BAD_REQUEST, "key must not be empty".into()));
                 }
@@ -114,7 +110,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "faults"] => {
             if method == Method::POST {
-                let rule: FaultRule = body(incoming)?;
+                let rule: FaultRule = body(&incoming.body)?;
                 if let FaultAction::Status { status } = rule.action
                     && !(400..=599).contains(&status)
                 {
@@ -140,16 +136,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
         }
         ["_sim", "log"] => {
             if method == Method::GET {
-                let params = parse_query(&incoming.query, &["since"]).map_err(query_error)?;
-                let since = match params.get("since") {
-                    Some(since) => since.parse().map_err(|_| {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            format!("since must be a sequence number, got {since:?}"),
-                        )
-                    })?,
-                    None => 0,
-                };
+                let since = log_since(&incoming.query)?;
                 return Ok(json_response(StatusCode::OK, &sim.log_since(since)));
             }
             if method == Method::DELETE {
@@ -166,7 +153,7 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
                 ));
             }
             if method == Method::PATCH {
-                let patch: ConfigPatch = body(incoming)?;
+                let patch: ConfigPatch = body(&incoming.body)?;
                 for (name, value) in [
                     ("rateLimitWindowMs", patch.rate_limit_window_ms),
                     ("rateLimitSecondWindowMs", patch.rate_limit_second_window_ms),
@@ -205,20 +192,6 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
     ))
 }
 
-fn body<T: DeserializeOwned>(incoming: &Incoming) -> Result<T, (StatusCode, String)> {
-    serde_json::from_slice(&incoming.body)
-        .map_err(|err| (StatusCode::BAD_REQUEST, format!("invalid JSON body: {err}")))
-}
-
-fn id(segment: &str, what: &str) -> Result<u64, (StatusCode, String)> {
-    segment.parse().map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{what} must be a number, got {segment:?}"),
-        )
-    })
-}
-
 fn sim_error(err: SimError) -> (StatusCode, String) {
     let status = match err {
         SimError::UnknownGroup(_) | SimError::UnknownUniverse(_) => StatusCode::NOT_FOUND,
@@ -229,14 +202,6 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
         | SimError::InvalidRoles { .. } => StatusCode::BAD_REQUEST,
     };
     (status, err.to_string())
-}
-
-fn query_error(err: QueryError) -> (StatusCode, String) {
-    let message = match err {
-        QueryError::Unknown(name) => format!("unknown query parameter {name:?}"),
-        QueryError::Repeated(name) => format!("query parameter {name:?} given more than once"),
-    };
-    (StatusCode::BAD_REQUEST, message)
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Endpoint;
+use crate::faults::Rule;
 
 /// Makes matching `/cloud/v2` requests misbehave. Every matcher is optional (`None` matches anything).
 ///
@@ -74,66 +75,33 @@ impl FaultAction {
     }
 }
 
-struct ActiveRule {
-    id: u64,
-    rule: FaultRule,
-    fired: u32,
-}
+impl Rule for FaultRule {
+    type Operation = Endpoint;
+    type Action = FaultAction;
 
-/// The installed rules.
-#[derive(Default)]
-pub(crate) struct Faults {
-    next_id: u64,
-    rules: Vec<ActiveRule>,
-}
-
-impl Faults {
-    pub(crate) fn add(&mut self, rule: FaultRule) -> u64 {
-        self.next_id += 1;
-        if rule.times == Some(0) {
-            // A rule that may fire zero times never fires.
-            return self.next_id;
-        }
-        self.rules.push(ActiveRule {
-            id: self.next_id,
-            rule,
-            fired: 0,
-        });
-        self.next_id
+    fn operation(&self) -> Option<Endpoint> {
+        self.endpoint
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.rules.clear();
+    fn method(&self) -> Option<&str> {
+        self.method.as_deref()
     }
 
-    /// Fires the first matching rule, if any, using up one of its `times`.
-    pub(crate) fn fire(
-        &mut self,
-        endpoint: Endpoint,
-        method: &str,
-        path: &str,
-    ) -> Option<(u64, FaultAction)> {
-        let index = self.rules.iter().position(|active| {
-            let rule = &active.rule;
-            rule.endpoint.is_none_or(|e| e == endpoint)
-                && rule
-                    .method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && rule
-                    .path_contains
-                    .as_deref()
-                    .is_none_or(|p| path.contains(p))
-        })?;
-        let active = &mut self.rules[index];
-        active.fired += 1;
-        let fired = (active.id, active.rule.action.clone());
-        if active.rule.times.is_some_and(|times| active.fired >= times) {
-            self.rules.remove(index);
-        }
-        Some(fired)
+    fn path_contains(&self) -> Option<&str> {
+        self.path_contains.as_deref()
+    }
+
+    fn action(&self) -> &FaultAction {
+        &self.action
+    }
+
+    fn times(&self) -> Option<u32> {
+        self.times
     }
 }
+
+/// This simulator's installed rules.
+pub(crate) type Faults = crate::faults::Faults<FaultRule>;
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,9 @@
 //! The request log: one entry per Open Cloud request the simulator answered (or that the client abandoned).
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use super::Endpoint;
-
-/// Entries kept before the oldest are dropped, so a long benchmark cannot grow the log without bound.
-pub(crate) const LOG_CAPACITY: usize = 100_000;
+use crate::request_log::Sequenced;
 
 /// One request as the simulator saw it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,30 +31,15 @@ pub struct LogEntry {
     pub duration_ms: f64,
 }
 
-#[derive(Default)]
-pub(crate) struct RequestLog {
-    next_seq: u64,
-    entries: VecDeque<LogEntry>,
-}
-
-impl RequestLog {
-    /// Appends an entry, giving it the next sequence number.
-    pub(crate) fn push(&mut self, mut entry: LogEntry) {
-        self.next_seq += 1;
-        entry.seq = self.next_seq;
-        if self.entries.len() == LOG_CAPACITY {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(entry);
+impl Sequenced for LogEntry {
+    fn seq(&self) -> u64 {
+        self.seq
     }
 
-    pub(crate) fn since(&self, seq: u64) -> Vec<LogEntry> {
-        let start = self.entries.partition_point(|entry| entry.seq <= seq);
-        self.entries.range(start..).cloned().collect()
-    }
-
-    /// Forgets every entry; sequence numbers keep increasing.
-    pub(crate) fn clear(&mut self) {
-        self.entries.clear();
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
     }
 }
+
+/// This simulator's request log.
+pub(crate) type RequestLog = crate::request_log::RequestLog<LogEntry>;

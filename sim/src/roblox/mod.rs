@@ -188,15 +188,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::Utc;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use warp::Filter;
-use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
+
+use crate::server::{self, Incoming};
 
 pub use error::SimError;
 pub use faults::{FaultAction, FaultRule};
@@ -588,15 +587,6 @@ impl fmt::Debug for RobloxSim {
     }
 }
 
-/// A request as the simulator receives it.
-pub(crate) struct Incoming {
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) query: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
-
 impl RobloxSim {
     /// A simulator with no groups, no universes, no keys and no faults.
     pub fn new(config: RobloxSimConfig) -> Self {
@@ -638,40 +628,12 @@ impl RobloxSim {
         addr: SocketAddr,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let cancel = CancellationToken::new();
         let sim = self.clone();
-        let server_cancel = cancel.clone();
-        let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-        let routes = warp::method()
-            .and(warp::path::full())
-            .and(query)
-            .and(warp::header::headers_cloned())
-            .and(warp::body::bytes())
-            .then(
-                move |method: Method,
-                      path: warp::path::FullPath,
-                      query: String,
-                      headers: HeaderMap,
-                      body: Bytes| {
-                    let sim = sim.clone();
-                    let cancel = server_cancel.clone();
-                    let incoming = Incoming {
-                        method,
-                        path: path.as_str().to_owned(),
-                        query,
-                        headers,
-                        body,
-                    };
-                    async move { sim.dispatch(incoming, cancel).await }
-                },
-            );
-        let server = warp::serve(routes).incoming(listener).graceful(async move {
-            shutdown.await;
-            cancel.cancel();
-        });
-        Ok((local, tokio::spawn(server.run())))
+        server::serve(addr, shutdown, move |incoming, cancel| {
+            let sim = sim.clone();
+            async move { sim.dispatch(incoming, cancel).await }
+        })
+        .await
     }
 
     async fn dispatch(&self, incoming: Incoming, cancel: CancellationToken) -> Response {

@@ -1,5 +1,11 @@
 //! Guilds (Discord servers, the tenants of the guild API): moderation settings, linked Roblox
 //! groups, Shield write permission.
+//!
+//! The feature around guilds lives beside this module: [`links`], [`bindings`], [`syncs`].
+
+pub mod bindings;
+pub mod links;
+pub mod syncs;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,10 @@
 //!
 //! Place scope: a record with a `place_id` applies to status checks for that place only; a check
 //! without `place_id` sees guild-wide records only.
+//!
+//! The cross-guild [`shield`] list lives beside this module.
+
+pub mod shield;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,12 @@
 //! Groups (Roblox groups registered with Roster): plan, sealed Open Cloud key, rules, guard rank
 //! and blacklist.
+//!
+//! The feature around groups lives beside this module: [`apikeys`], [`usage`], [`ranking`], [`idempotency`].
+
+pub mod apikeys;
+pub mod idempotency;
+pub mod ranking;
+pub mod usage;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
