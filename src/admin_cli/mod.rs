@@ -14,6 +14,7 @@ mod groups;
 mod guilds;
 mod jobs;
 mod keys;
+mod kit;
 mod links;
 mod moderation;
 mod rules;
@@ -77,6 +78,9 @@ enum AdminCommand {
     /// Shield: the allowlist of guilds that may import, and flags by hand.
     #[command(subcommand)]
     Shield(moderation::ShieldCmd),
+    /// roblox-kit, the Luau module for game servers: export it with its Config filled in.
+    #[command(subcommand)]
+    Kit(kit::KitCmd),
 }
 
 struct Client {
@@ -162,25 +166,34 @@ pub async fn run(args: AdminArgs, config: &Config) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
     let token = match args.token {
-        Some(t) => t,
+        Some(t) => Ok(t),
         None => match &config.security.admin_token {
-            Some(t) => t.expose().to_owned(),
+            Some(t) => Ok(t.expose().to_owned()),
             None => {
                 let p = config.server.data_dir.join("admin.token");
                 std::fs::read_to_string(&p)
-                    .with_context(|| format!("no admin token: pass --token, set ROSTER_ADMIN_TOKEN, or run where {} exists", p.display()))?
-                    .trim()
-                    .to_owned()
+                    .with_context(|| format!("no admin token: pass --token, set ROSTER_ADMIN_TOKEN, or run where {} exists", p.display()))
+                    .map(|t| t.trim().to_owned())
             }
         },
     };
-    let c = Client {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?,
-        base,
-        token,
+    let client = |token: String| -> anyhow::Result<Client> {
+        Ok(Client {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            base: base.clone(),
+            token,
+        })
     };
+    // Exporting the kit needs the server only to check --group.
+    if let AdminCommand::Kit(x) = args.command {
+        let c = token.ok().map(client).transpose()?;
+        let out = x.run(&base, c.as_ref()).await?;
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let c = client(token?)?;
     let out = match args.command {
         AdminCommand::Group(x) => x.run(&c).await?,
         AdminCommand::Key(x) => x.run(&c).await?,
@@ -197,6 +210,7 @@ pub async fn run(args: AdminArgs, config: &Config) -> anyhow::Result<()> {
         AdminCommand::Links(x) => x.run(&c).await?,
         AdminCommand::SyncAll(x) => x.run(&c).await?,
         AdminCommand::Shield(x) => x.run(&c).await?,
+        AdminCommand::Kit(_) => unreachable!("handled above"),
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -12,6 +12,7 @@ mod crash;
 mod guild;
 mod harness;
 mod job_kinds;
+mod kit;
 mod ops;
 mod ranking;
 mod readme;
