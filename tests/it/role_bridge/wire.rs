@@ -40,6 +40,7 @@ async fn role_bridge_wire_contract(backend: Backend) {
             {{"user_id": "{UNLINKED}", "role_id": "{OFFICER}", "action": "add"}},
             {{"user_id": {UNLINKED}, "role_id": {MEMBER}, "action": "remove"}},
             {{"user_id": {UNLINKED}, "role_id": {ADMIN_ROLE}, "action": "add"}},
+            {{"user_id": {UNLINKED}, "role_id": {ADMIN_ROLE}, "action": "remove"}},
             {{"user_id": 810000000000009999, "role_id": {OFFICER}, "action": "add"}},
             {{"user_id": {UNLINKED}, "role_id": 4242, "action": "add"}}
         ]}}"#
@@ -56,6 +57,7 @@ async fn role_bridge_wire_contract(backend: Backend) {
             change(UNLINKED, OFFICER, "none"),
             change(UNLINKED, MEMBER, "none"),
             change(UNLINKED, ADMIN_ROLE, "no_permission"),
+            change(UNLINKED, ADMIN_ROLE, "none"),
             change(810_000_000_000_009_999, OFFICER, "invalid_user"),
             change(UNLINKED, 4242, "invalid_role"),
         ]})

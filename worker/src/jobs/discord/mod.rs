@@ -149,8 +149,10 @@ pub async fn role_changes(
         };
         let status = match view.role_blocker(c.role_id) {
             Some(("unknown_role", _)) => RoleChangeStatus::InvalidRole,
+            // Already so: nothing to send, whether or not the bot could change the role (the
+            // official bot answers `none` for removing a role above it that the member lacks).
+            _ if c.add == roles.contains(&c.role_id) => RoleChangeStatus::None,
             Some(_) => RoleChangeStatus::NoPermission,
-            None if c.add == roles.contains(&c.role_id) => RoleChangeStatus::None,
             None => {
                 let call = if c.add {
                     deps.discord
