@@ -158,6 +158,9 @@ async fn connect_redis(
     }
 }
 
+/// How long a call to a linked NamelessMC website may take.
+pub const WEBSITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The Discord client from `[discord]`.
 fn discord_client(config: &Config) -> DiscordClient {
     let d = &config.discord;
@@ -185,6 +188,8 @@ fn worker_deps(
         backend,
         roblox,
         discord: Arc::new(discord_client(config)),
+        nameless: roster_upstream::nameless::NamelessClient::new(WEBSITE_TIMEOUT)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         discord_token: config.discord.bot_token.clone(),
         guilds: roster_worker::jobs::discord::GuildCache::new(config.discord.guild_cache_ttl),
         roles: RolesCache::new(config.roblox.roles_cache_ttl),
@@ -309,6 +314,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         roles: RolesCache::new(config.roblox.roles_cache_ttl),
         discord: Arc::new(discord_client(&config)),
         discord_token: config.discord.bot_token.clone(),
+        nameless: roster_upstream::nameless::NamelessClient::new(WEBSITE_TIMEOUT)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         metrics,
         admin_token_hash: Arc::new(token_hash(&token)),
         workers: workers.clone(),

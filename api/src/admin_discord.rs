@@ -9,23 +9,29 @@
 //! | POST | `/guilds/{g}/links` | create or replace links: one JSON object, a JSON array, `{"links": [...]}`, or CSV (`Content-Type: text/csv`) |
 //! | GET, DELETE | `/guilds/{g}/links/{discordId}` | one link |
 //! | POST, DELETE | `/guilds/{g}/role-bridge-key` | issue (shown once) or remove the role-bridge key |
+//! | POST, DELETE | `/guilds/{g}/role-bridge/link` | link a NamelessMC website with its own key, or unlink it |
 //! | POST, GET, DELETE | `/guilds/{g}/sync-all` | start (no interval limit), progress, cancel |
 
 use chrono::{DateTime, Utc};
-use roster_core::guilds::{self, GuildPatch};
+use roster_core::guilds::{self, GuildPatch, site};
+use roster_core::jobs::JobRecord;
+use roster_core::jobs::facade::ops;
 use roster_core::links::{self, AccountLink};
+use roster_core::secrets::Secret;
 use roster_core::syncs::{self, StartError};
+use roster_upstream::UpstreamError;
+use roster_upstream::nameless;
 use serde_json::{Map, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::admin::{AdminError, limit_param, ok};
+use crate::admin::{AdminError, body, limit_param, ok};
 use crate::admin_guilds::{created, guild_id, load};
 use crate::http::{self, Request};
 use crate::state::AppState;
 use crate::wire::admin::{
     BridgeKeyIssued, LinkInput, LinkView, LinksImport, LinksImported, LinksPage, Removed,
-    SyncRunView,
+    SyncRunView, WebsiteLinkBody, WebsiteLinked,
 };
 
 type Result<T> = std::result::Result<T, AdminError>;
@@ -208,6 +214,122 @@ pub(crate) async fn remove_bridge_key(state: &AppState, g: &str) -> Result<Respo
         },
     )
     .await?;
+    Ok(ok(Removed::YES))
+}
+
+/// What a website's refusal or silence means for `link`.
+fn website_error(e: UpstreamError) -> AdminError {
+    let message = nameless::explain(&e);
+    let code = match &e {
+        UpstreamError::Permanent { code, .. } => match code.as_str() {
+            nameless::codes::INVALID_API_KEY | nameless::codes::MISSING_API_KEY => {
+                "WEBSITE_KEY_REJECTED"
+            }
+            nameless::codes::API_DISABLED => "WEBSITE_API_DISABLED",
+            // `info` exists on every NamelessMC v2 site.
+            nameless::codes::INVALID_API_METHOD | nameless::NOT_NAMELESS => {
+                return AdminError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "WEBSITE_NOT_NAMELESS",
+                    format!(
+                        "{message} (Roster expects a NamelessMC 2 site: give its API URL, as StaffCP → Configuration → API shows it)"
+                    ),
+                );
+            }
+            _ => "WEBSITE_REFUSED",
+        },
+        UpstreamError::RateLimited { .. } | UpstreamError::Transient { .. } => {
+            return AdminError::new(StatusCode::BAD_GATEWAY, "WEBSITE_UNREACHABLE", message);
+        }
+    };
+    AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn bridge_url(raw: &str, field: &str) -> Result<String> {
+    nameless::bridge_url(raw).map_err(|e| AdminError::bad(format!("`{field}` {e}")))
+}
+
+/// `POST /admin/v1/guilds/{g}/role-bridge/link`: checks the website (its URL, its key, its
+/// API and its Discord module) with `GET info`, then links it and stages the push of the bot's
+/// settings and the guild's roles, waiting up to `server.sync_wait` for it.
+pub(crate) async fn link_website(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+    let g = load(state, g)?;
+    let b: WebsiteLinkBody = body(req)?;
+    let api =
+        nameless::api_url(&b.site_url).map_err(|e| AdminError::bad(format!("`siteUrl` {e}")))?;
+    let key = b.site_key.trim();
+    if key.is_empty()
+        || key.chars().count() > 200
+        || key.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(AdminError::bad(
+            "`siteKey` must be the website's API key (1 to 200 characters, no spaces)",
+        ));
+    }
+    let bridge = match (&b.bridge_url, &state.ctx.config.server.public_url) {
+        (Some(u), _) => bridge_url(u, "bridgeUrl")?,
+        (None, Some(u)) => bridge_url(u, "server.public_url")?,
+        (None, None) => {
+            return Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "BRIDGE_URL_REQUIRED",
+                "give `bridgeUrl` (where the website reaches Roster) or set server.public_url",
+            ));
+        }
+    };
+    if g.discord.bot_token.is_none() && state.discord_token.is_none() {
+        return Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "DISCORD_NOT_CONFIGURED",
+            "the guild has no bot: give it a botToken or set discord.bot_token first",
+        ));
+    }
+    let info = state
+        .nameless
+        .info(&api, key)
+        .await
+        .map_err(website_error)?;
+    if !info.modules.iter().any(|m| m == nameless::DISCORD_MODULE) {
+        return Err(AdminError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "WEBSITE_NO_DISCORD_MODULE",
+            "the website's Discord Integration module is not enabled: enable it in StaffCP → Modules",
+        ));
+    }
+    let (g, job) = site::link(&state.ctx, g.id, api, &Secret::new(key), bridge).await?;
+    let done = state.ctx.jobs.hub().watch(job);
+    let finished = |state: &AppState| -> Result<Option<JobRecord>> {
+        Ok(ops::get(&state.ctx, job)?.filter(|r| r.status.is_final()))
+    };
+    if finished(state)?.is_none() {
+        let _ = tokio::time::timeout(state.ctx.config.server.sync_wait, done).await;
+    }
+    let rec = ops::get(&state.ctx, job)?
+        .ok_or_else(|| AdminError::not_found(format!("job {job} not found")))?;
+    let website = g
+        .discord
+        .role_bridge_site
+        .as_ref()
+        .map(crate::admin_guilds::website_view)
+        .ok_or_else(|| AdminError::not_found("the website was unlinked meanwhile"))?;
+    Ok(created(WebsiteLinked {
+        guild_id: g.id.to_string(),
+        website,
+        nameless_version: info.nameless_version,
+        key_hint: g.discord.role_bridge_key_hint.clone(),
+        push: crate::ranking::job_view(state, &rec).await,
+    }))
+}
+
+/// `DELETE /admin/v1/guilds/{g}/role-bridge/link`.
+pub(crate) async fn unlink_website(state: &AppState, g: &str) -> Result<Response> {
+    let id = guild_id(g)?;
+    let (_, was) = site::unlink(&state.ctx, id).await?;
+    if !was {
+        return Err(AdminError::not_found(format!(
+            "guild {id} has no linked website"
+        )));
+    }
     Ok(ok(Removed::YES))
 }
 

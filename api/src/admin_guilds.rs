@@ -58,9 +58,21 @@ pub fn guild_view(g: &GuildRecord) -> GuildView {
                 configured: d.role_bridge_key_hash.is_some(),
                 hint: d.role_bridge_key_hint.clone(),
             },
+            role_bridge_website: d.role_bridge_site.as_ref().map(website_view),
         },
         created_at: g.created_at,
         updated_at: g.updated_at,
+    }
+}
+
+/// A linked website as answers show it.
+pub(crate) fn website_view(s: &guilds::site::RoleBridgeSite) -> crate::wire::admin::WebsiteView {
+    crate::wire::admin::WebsiteView {
+        api_url: s.api_url.clone(),
+        bridge_url: s.bridge_url.clone(),
+        linked_at: s.linked_at,
+        roles_pushed: s.roles_pushed.is_some(),
+        push_pending: s.push_staged,
     }
 }
 

@@ -151,10 +151,15 @@ pub fn document() -> Value {
                     "error",
                 ),
             ),
-            Family::Admin => (
-                coded(&admin_error, &codes, "error"),
-                coded(&admin_error, &["SERVICE_UNAVAILABLE"], "error"),
-            ),
+            Family::Admin => {
+                // A route's own codes may be an upstream's failure (`WEBSITE_UNREACHABLE`, 502).
+                let mut server = vec!["SERVICE_UNAVAILABLE"];
+                server.extend(r.codes.iter().filter(|c| c.ends_with("_UNREACHABLE")));
+                (
+                    coded(&admin_error, &codes, "error"),
+                    coded(&admin_error, &server, "error"),
+                )
+            }
             Family::RoleBridge => (bridge_reply.clone(), bridge_reply.clone()),
             Family::Community => (
                 coded(&community_error, &codes, "error"),

@@ -6,8 +6,10 @@
 //! - bodies are JSON sent **without a Content-Type header**; ids come as numbers or strings;
 //! - `//applyRoleChanges` (a site URL ending in `/`) is the same route (empty path segments are
 //!   ignored router-wide);
-//! - authentication is the guild's role-bridge key in the body's `api_key` (issued by an operator:
-//!   `roster admin guild role-bridge-key <guild>`), stored only as a hash;
+//! - authentication is the guild's role-bridge key in the body's `api_key`: a linked website's
+//!   own API key (`roster admin guild role-bridge link`, stored sealed) or a key an operator
+//!   issued (`roster admin guild role-bridge-key <guild>`); either is checked against its hash,
+//!   in constant time;
 //! - websites give up after 5 s, so replies come within `discord.role_bridge_deadline`; changes
 //!   still running then are reported `pending` (and still applied: the job is durable);
 //! - a success reply always carries the `role_changes` array, one entry per requested change,
@@ -119,7 +121,7 @@ fn authenticate(state: &AppState, b: &Map<String, Value>) -> Result<GuildRecord,
         return Err(Refusal::NotLinked);
     };
     let hash = secrets::token_hash(key);
-    if &hash != expected {
+    if !secrets::constant_time_eq(&hash, expected) {
         metrics::counter!("roster_role_bridge_unauthorized_total").increment(1);
         return Err(Refusal::Unauthorized);
     }
@@ -134,7 +136,7 @@ fn refusal_json(r: Refusal) -> Response {
         Refusal::NotLinked => reply(
             StatusCode::BAD_REQUEST,
             "not_linked",
-            Some("this guild has no role-bridge key: the operator issues one with `roster admin guild role-bridge-key`".into()),
+            Some("this guild has no role-bridge key: the operator links the website (`roster admin guild role-bridge link`) or issues a key (`roster admin guild role-bridge-key`)".into()),
             None,
         ),
         Refusal::Unauthorized => reply(

@@ -549,6 +549,16 @@ const SYNC_CODES: &[&str] = &[
     "INTERNAL",
 ];
 const ADMIN_CODES: &[&str] = &["CONFLICT", "LIMIT_REACHED"];
+const ADMIN_WEBSITE_CODES: &[&str] = &[
+    "BRIDGE_URL_REQUIRED",
+    "DISCORD_NOT_CONFIGURED",
+    "WEBSITE_KEY_REJECTED",
+    "WEBSITE_API_DISABLED",
+    "WEBSITE_NO_DISCORD_MODULE",
+    "WEBSITE_NOT_NAMELESS",
+    "WEBSITE_REFUSED",
+    "WEBSITE_UNREACHABLE",
+];
 const ADMIN_SYNC_CODES: &[&str] = &[
     "CONFLICT",
     "SYNC_IN_PROGRESS",
@@ -809,6 +819,10 @@ fn table() -> Vec<Route> {
             wait!(|s, r, p| admin_result(admin_discord::issue_bridge_key(s, p[0]).await))).ok::<wire::admin::BridgeKeyIssued>("201", "The key"),
         Route::new(DELETE, "/admin/v1/guilds/{guildId}/role-bridge-key", Admin, "bridge_key_remove", "Remove the role-bridge key",
             wait!(|s, r, p| admin_result(admin_discord::remove_bridge_key(s, p[0]).await))).ok::<wire::admin::Removed>("200", "Removed"),
+        Route::new(POST, "/admin/v1/guilds/{guildId}/role-bridge/link", Admin, "bridge_website_link", "Link a NamelessMC website with its own API key",
+            wait!(|s, r, p| admin_result(admin_discord::link_website(s, r, p[0]).await))).body::<wire::admin::WebsiteLinkBody>().codes(ADMIN_WEBSITE_CODES).ok::<wire::admin::WebsiteLinked>("201", "Linked"),
+        Route::new(DELETE, "/admin/v1/guilds/{guildId}/role-bridge/link", Admin, "bridge_website_unlink", "Unlink the NamelessMC website",
+            wait!(|s, r, p| admin_result(admin_discord::unlink_website(s, p[0]).await))).ok::<wire::admin::Removed>("200", "Unlinked"),
         Route::new(POST, "/admin/v1/guilds/{guildId}/sync-all", Admin, "sync_all_start", "Start a sync-all",
             wait!(|s, r, p| admin_result(admin_discord::start_sync(s, p[0]).await))).codes(ADMIN_SYNC_CODES).ok::<wire::admin::SyncRunView>("201", "Started"),
         Route::new(GET, "/admin/v1/guilds/{guildId}/sync-all", Admin, "sync_all_progress", "Progress of a sync-all",

@@ -22,6 +22,8 @@ pub struct AppState {
     pub discord: Arc<dyn DiscordApi>,
     /// The deployment's bot token, for guilds without their own.
     pub discord_token: Option<Secret>,
+    /// NamelessMC websites (checked when linking; pushes go through jobs).
+    pub nameless: roster_upstream::nameless::NamelessClient,
     /// Prometheus renderer.
     pub metrics: Option<PrometheusHandle>,
     /// SHA-256 of the admin token.

@@ -77,6 +77,10 @@ pub struct ServerConfig {
     pub keep_alive_timeout: Duration,
     /// Most connections open at once (further capped by the open-files limit).
     pub max_connections: u64,
+    /// The URL websites and game servers reach this Roster at (behind its reverse proxy), e.g.
+    /// `https://roster.example.com`; the role bridge's URL sent to linked websites is derived
+    /// from it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +98,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(15),
             keep_alive_timeout: Duration::from_secs(5),
             max_connections: 10_000,
+            public_url: None,
         }
     }
 }
@@ -585,6 +590,19 @@ impl Config {
                 return Err(bad(
                     "queue.redis_url",
                     "must start with redis://, rediss:// or unix://",
+                ));
+            }
+        }
+        if let Some(u) = &self.server.public_url {
+            let parsed = url::Url::parse(u)
+                .map_err(|e| bad("server.public_url", format!("is not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.query().is_some()
+                || parsed.fragment().is_some()
+            {
+                return Err(bad(
+                    "server.public_url",
+                    "must be an http(s) URL without a query or fragment",
                 ));
             }
         }

@@ -78,6 +78,40 @@ pub struct DiscordSettings {
     pub role_bridge_key_hint: Option<String>,
     /// Also ban Discord users in the Discord guild when the guild bans them through Roster.
     pub ban_in_discord: bool,
+    /// The NamelessMC website linked with `role-bridge link`, if any: its key is then the
+    /// role-bridge key ([`Self::role_bridge_key_hash`] is its hash).
+    pub role_bridge_site: Option<RoleBridgeSite>,
+}
+
+/// A NamelessMC website linked to a guild's role bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleBridgeSite {
+    /// The site's API URL (`https://site/index.php?route=/api/v2`).
+    pub api_url: String,
+    /// The site's own API key, sealed for [`role_bridge_site_key_purpose`]: Roster calls the
+    /// site's API with it, and the site sends it to the bridge.
+    pub key: Sealed,
+    /// The bridge URL the site was given (where it sends `applyRoleChanges`).
+    pub bridge_url: String,
+    /// When it was linked.
+    pub linked_at: DateTime<Utc>,
+    /// The hash ([`crate::jobs::discord::role_list_hash`]) of the role list the site last
+    /// accepted; `None` before the first push.
+    #[serde(default)]
+    pub roles_pushed: Option<String>,
+    /// A push is staged and not finished (so a sync that sees new roles stages no second one).
+    #[serde(default)]
+    pub push_staged: bool,
+    /// The role-list hash whose push failed for good (the site refused): syncs that see the
+    /// same roles stage no new push until the roles change or the site is linked again.
+    #[serde(default)]
+    pub push_failed: Option<String>,
+}
+
+/// The purpose a linked site's API key is sealed for.
+pub fn role_bridge_site_key_purpose(id: GuildId) -> String {
+    format!("nameless-api-key:guild:{id}")
 }
 
 /// The purpose a group's Open Cloud key is sealed for.

@@ -2,10 +2,11 @@
 //! JSON bodies, numeric path segments, query parameters and `GET /_sim/log?since=N`.
 
 use serde::de::DeserializeOwned;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use crate::http_util::{QueryError, json_response, parse_query};
+use crate::server::Incoming;
 
 /// An answer, or a refusal with its status and message.
 pub(crate) type ControlResult = Result<Response, (StatusCode, String)>;
@@ -15,6 +16,28 @@ pub(crate) fn respond(result: ControlResult) -> Response {
     result.unwrap_or_else(|(status, message)| {
         json_response(status, &serde_json::json!({ "error": message }))
     })
+}
+
+/// The refusal of a control path no route matches.
+pub(crate) fn no_route(incoming: &Incoming) -> (StatusCode, String) {
+    (
+        StatusCode::NOT_FOUND,
+        format!("no control route {} {}", incoming.method, incoming.path),
+    )
+}
+
+/// The refusal of a method a control route does not take (`allowed` are the ones it does).
+pub(crate) fn not_allowed(incoming: &Incoming, allowed: &[Method]) -> (StatusCode, String) {
+    let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} {} is not supported; use {}",
+            incoming.method,
+            incoming.path,
+            allowed.join(" or ")
+        ),
+    )
 }
 
 /// A JSON request body.

@@ -8,6 +8,8 @@
 //! - [`roblox`]: Roblox Open Cloud v2 groups (group, memberships, roles, role assignment).
 //! - [`discord`]: Discord REST v10 (current user, guild, roles, members, member roles, bans, DMs, messages), with
 //!   Discord's per-route buckets, global limit and invalid-request ban.
+//! - [`nameless`]: a NamelessMC 2.x website (its API's `info` and the Discord Integration endpoints a bot calls),
+//!   and the site's `applyRoleChanges` call to its bot.
 //!
 //! The simulators are deliberately strict: a request the real service would reject is rejected here
 //! with the same status and error code, so a lenient simulator never hides a client bug.
@@ -16,6 +18,7 @@ mod control;
 pub mod discord;
 mod faults;
 mod http_util;
+pub mod nameless;
 mod request_log;
 pub mod roblox;
 mod server;

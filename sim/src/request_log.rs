@@ -1,4 +1,4 @@
-//! The request log both simulators keep: one entry per request answered (or abandoned by the
+//! The request log the simulators keep: one entry per request answered (or abandoned by the
 //! client), numbered in the order requests finished, bounded in size. Each simulator has its own
 //! entry type ([`roblox::LogEntry`](crate::roblox::LogEntry),
 //! [`discord::LogEntry`](crate::discord::LogEntry)).

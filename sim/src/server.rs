@@ -1,4 +1,4 @@
-//! The HTTP server both simulators run: every request, whatever its path, is read whole and
+//! The HTTP server the simulators run: every request, whatever its path, is read whole and
 //! handed to the simulator's dispatch as an [`Incoming`]; shutdown cancels the token hanging
 //! requests wait on, then waits for in-flight requests to be answered.
 

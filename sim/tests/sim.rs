@@ -1,10 +1,11 @@
-//! The simulators' own test binary: the Roblox Open Cloud and Discord REST simulators over real
-//! HTTP on loopback, each test with its own simulator. Tests of Roster against the simulators are
+//! The simulators' own test binary: the Roblox Open Cloud, Discord REST and NamelessMC simulators
+//! over real HTTP on loopback, each test with its own simulator. Tests of Roster against the simulators are
 //! in the root crate's `tests/it/`.
 
 use std::path::{Path, PathBuf};
 
 mod discord;
+mod nameless;
 mod roblox;
 
 /// The folder holding the official upstream OpenAPI files (`roblox-openapi.json`,

@@ -79,6 +79,10 @@ pub(super) enum GuildCmd {
         #[arg(long)]
         remove: bool,
     },
+    /// Link a stock NamelessMC website to the guild's role bridge with the site's own API key,
+    /// or unlink it.
+    #[command(subcommand)]
+    RoleBridge(RoleBridgeCmd),
     /// Show a guild.
     Show {
         /// Guild id.
@@ -178,8 +182,71 @@ impl GuildCmd {
                 c.call(m, &format!("/guilds/{id}/role-bridge-key"), None)
                     .await?
             }
+            GuildCmd::RoleBridge(cmd) => cmd.run(c).await?,
             GuildCmd::Show { id } => c.call(M::GET, &format!("/guilds/{id}"), None).await?,
             GuildCmd::List => c.call(M::GET, "/guilds", None).await?,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RoleBridgeCmd {
+    /// Check the website (its API, its key, its Discord Integration module), make its key the
+    /// one the guild's role bridge accepts, tell it the bot's settings and push the guild's roles.
+    Link {
+        /// Guild id.
+        guild: String,
+        /// The website's API URL as StaffCP → Configuration → API shows it, or its address.
+        #[arg(long)]
+        site_url: String,
+        /// The website's API key (prefer --site-key-env: a key on the command line stays in
+        /// shell history).
+        #[arg(long, required_unless_present = "site_key_env")]
+        site_key: Option<String>,
+        /// Environment variable holding the website's API key.
+        #[arg(long, value_name = "VAR", conflicts_with = "site_key")]
+        site_key_env: Option<String>,
+        /// Where the website sends role changes (default: server.public_url).
+        #[arg(long)]
+        bridge_url: Option<String>,
+    },
+    /// Unlink the website: its key stops working at once.
+    Unlink {
+        /// Guild id.
+        guild: String,
+    },
+}
+
+impl RoleBridgeCmd {
+    async fn run(self, c: &Client) -> anyhow::Result<Value> {
+        Ok(match self {
+            RoleBridgeCmd::Link {
+                guild,
+                site_url,
+                site_key,
+                site_key_env,
+                bridge_url,
+            } => {
+                let key = key_from(site_key_env, site_key)?.unwrap_or_default();
+                let mut b = json!({"siteUrl": site_url, "siteKey": key});
+                if let Some(u) = bridge_url {
+                    b["bridgeUrl"] = json!(u);
+                }
+                c.call(
+                    M::POST,
+                    &format!("/guilds/{guild}/role-bridge/link"),
+                    Some(b),
+                )
+                .await?
+            }
+            RoleBridgeCmd::Unlink { guild } => {
+                c.call(
+                    M::DELETE,
+                    &format!("/guilds/{guild}/role-bridge/link"),
+                    None,
+                )
+                .await?
+            }
         })
     }
 }

@@ -895,6 +895,26 @@ async fn every_admin_answer_matches_its_schema(backend: Backend) {
         200,
     )
     .await;
+    let site = crate::role_bridge::website::Site::start().await;
+    let linked = hit(
+        Method::POST,
+        &format!("/guilds/{GUILD}/role-bridge/link"),
+        Some(json!({
+            "siteUrl": site.api_url(),
+            "siteKey": crate::role_bridge::website::SITE_KEY,
+            "bridgeUrl": d.app.base,
+        })),
+        201,
+    )
+    .await;
+    assert_eq!(linked["push"]["status"], "succeeded", "{linked:?}");
+    hit(
+        Method::DELETE,
+        &format!("/guilds/{GUILD}/role-bridge/link"),
+        None,
+        200,
+    )
+    .await;
     let run = hit(
         Method::POST,
         &format!("/guilds/{GUILD}/sync-all"),

@@ -5,6 +5,7 @@
 //! never inspects status codes to decide whether to retry.
 
 pub mod discord;
+pub mod nameless;
 pub mod roblox;
 
 use std::time::Duration;

@@ -45,6 +45,8 @@ pub struct Deps {
     pub roblox: Arc<dyn RobloxApi>,
     /// Discord.
     pub discord: Arc<dyn DiscordApi>,
+    /// Linked NamelessMC websites.
+    pub nameless: roster_upstream::nameless::NamelessClient,
     /// The deployment's bot token (`discord.bot_token`), for guilds without their own.
     pub discord_token: Option<Secret>,
     /// Guild roles, owners and the bot's place, cached.

@@ -575,8 +575,26 @@ pub struct DiscordView {
     pub keep_roles: Vec<String>,
     /// Whether bans also ban in Discord.
     pub ban_in_discord: bool,
-    /// The role-bridge key.
+    /// The role-bridge key (a generated `rbk_` key, or a linked website's own key).
     pub role_bridge_key: SecretView,
+    /// The NamelessMC website linked with `role-bridge link`, if any.
+    pub role_bridge_website: Option<WebsiteView>,
+}
+
+/// A linked NamelessMC website (never its key).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebsiteView {
+    /// The site's API URL.
+    pub api_url: String,
+    /// Where the site sends role changes.
+    pub bridge_url: String,
+    /// Linked at.
+    pub linked_at: DateTime<Utc>,
+    /// Whether the site has the guild's current role list as Roster last saw it.
+    pub roles_pushed: bool,
+    /// Whether a push to the site is on its way.
+    pub push_pending: bool,
 }
 
 /// A registered guild (never its secrets).
@@ -1187,6 +1205,38 @@ pub struct LinksImported {
     pub updated: u64,
     /// Links already as sent.
     pub unchanged: u64,
+}
+
+/// Body of `POST /admin/v1/guilds/{guildId}/role-bridge/link`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebsiteLinkBody {
+    /// The website: its API URL as its StaffCP shows it (`https://site/index.php?route=/api/v2`),
+    /// or its address (`https://site`), to which `/index.php?route=/api/v2` is added.
+    pub site_url: String,
+    /// The website's API key (StaffCP → Configuration → API). Roster keeps it sealed.
+    pub site_key: String,
+    /// Where the website should send role changes; default: `server.public_url`.
+    #[serde(default)]
+    pub bridge_url: Option<String>,
+}
+
+/// A website just linked.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebsiteLinked {
+    /// The guild.
+    #[schemars(with = "Snowflake")]
+    pub guild_id: String,
+    /// The website as linked.
+    pub website: WebsiteView,
+    /// The site's NamelessMC version.
+    pub nameless_version: String,
+    /// The site's key as later answers show it.
+    pub key_hint: Option<String>,
+    /// The job that sends the site the bot's settings and the guild's roles; finished when
+    /// the answer came within `server.sync_wait`.
+    pub push: JobView,
 }
 
 /// The role-bridge key just issued: the only answer that carries it.

@@ -5,6 +5,7 @@
 
 pub mod bindings;
 pub mod links;
+pub mod site;
 pub mod syncs;
 
 use chrono::{DateTime, Utc};
@@ -245,6 +246,8 @@ fn apply(ctx: &Ctx, g: &mut GuildRecord, patch: &GuildPatch) {
     if let Some(k) = &patch.role_bridge_key {
         d.role_bridge_key_hash = k.as_ref().map(|(h, _)| h.clone());
         d.role_bridge_key_hint = k.as_ref().map(|(_, hint)| hint.clone());
+        // A generated key (or none) replaces a linked website's: it is no longer linked.
+        d.role_bridge_site = None;
     }
 }
 

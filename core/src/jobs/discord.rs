@@ -5,7 +5,7 @@
 pub use roster_jobs::jobs::discord::*;
 
 use super::kind::{Done, Effects, Hook, JobAudit};
-use crate::guilds::GuildRecord;
+use crate::guilds::{GuildRecord, site};
 use crate::ids::GuildId;
 use crate::store::StoreError;
 
@@ -19,8 +19,16 @@ impl DiscordGuild for GuildRecord {
     }
 }
 
+/// When an outcome hook acts: when the job finished.
+fn finished(done: &Done<'_, impl Hook>) -> chrono::DateTime<chrono::Utc> {
+    done.record.finished_at.unwrap_or(done.record.updated_at)
+}
+
 impl Hook for SyncMember {
     fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        if let Some(hash) = done.result().and_then(|r| r.roles_hash) {
+            site::on_roles_seen(fx, done.payload.spec.target.guild, &hash, finished(done))?;
+        }
         fx.audit(JobAudit {
             action: "discord.sync",
             target: done.payload.user_id.to_string(),
@@ -38,6 +46,9 @@ impl Hook for SyncPage {
 
 impl Hook for SyncBatch {
     fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        if let Some(hash) = done.result().and_then(|r| r.roles_hash) {
+            site::on_roles_seen(fx, done.payload.spec.target.guild, &hash, finished(done))?;
+        }
         crate::syncs::on_batch_outcome(done, fx)
     }
 }
@@ -83,5 +94,11 @@ impl Hook for DiscordBan {
             details: None,
         });
         Ok(())
+    }
+}
+
+impl Hook for PushRoleList {
+    fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
+        site::on_push_outcome(done, fx)
     }
 }

@@ -27,6 +27,8 @@ pub mod codes {
     pub const CANNOT_DM: &str = "CANNOT_DM";
     /// The job payload is unreadable (a bug or a version mismatch).
     pub const BAD_PAYLOAD: &str = "BAD_PAYLOAD";
+    /// A linked NamelessMC website refused or could not be reached; the message says why.
+    pub const WEBSITE_API_ERROR: &str = "WEBSITE_API_ERROR";
 }
 
 /// An Open Cloud key and the purpose it was sealed for.
@@ -151,6 +153,10 @@ pub struct MemberSyncResult {
     pub verified: bool,
     /// Whether a write was sent.
     pub changed: bool,
+    /// The hash of the guild's role list as the sync saw it ([`role_list_hash`]), so a linked
+    /// website's list is pushed again when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles_hash: Option<String>,
 }
 
 /// Read one page of a guild's members for a sync-all run.
@@ -222,6 +228,9 @@ pub struct SyncBatchResult {
     pub remaining: Vec<MemberState>,
     /// Up to 20 failures, for the run's report.
     pub errors: Vec<String>,
+    /// The hash of the guild's role list as the batch saw it ([`role_list_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles_hash: Option<String>,
 }
 
 /// Add or remove roles (manual changes and the role bridge).
@@ -323,8 +332,84 @@ pub fn sync_settings(d: &DiscordSettings) -> DiscordSettings {
         bot_token_hint: None,
         role_bridge_key_hash: None,
         role_bridge_key_hint: None,
+        role_bridge_site: None,
         ..d.clone()
     }
+}
+
+/// A linked NamelessMC website as a push job reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteTarget {
+    /// The site's API URL.
+    pub api_url: String,
+    /// Its API key, sealed for [`crate::model::role_bridge_site_key_purpose`].
+    pub key: Sealed,
+}
+
+/// Tell a linked website the guild's roles (and, when linking, its bot's settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushRoleListJob {
+    /// Guild and bot.
+    pub target: DiscordTarget,
+    /// The website.
+    pub site: SiteTarget,
+    /// When linking: the bridge URL to send with the bot's settings (`update-bot-settings`)
+    /// before the roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_settings_url: Option<String>,
+    /// The hash of the list the site already has: the push is skipped when the guild's roles
+    /// still hash to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
+    /// The hash a sync saw that staged this push (`None` when linking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushRoleListResult {
+    /// The hash of the guild's role list ([`role_list_hash`]).
+    pub hash: String,
+    /// Roles in it (without `@everyone`).
+    pub roles: usize,
+    /// Whether the list was sent (`false`: the site already had it).
+    pub pushed: bool,
+    /// Whether the bot's settings were sent.
+    pub bot_settings: bool,
+}
+
+/// The role list a website is offered: every role but `@everyone` (whose id is the guild's),
+/// highest first, as `(id, name)`.
+pub fn site_role_list<'a>(
+    guild: u64,
+    roles: impl IntoIterator<Item = (u64, &'a str, i64)>,
+) -> Vec<(u64, String)> {
+    let mut list: Vec<(i64, u64, &str)> = roles
+        .into_iter()
+        .filter(|(id, _, _)| *id != guild)
+        .map(|(id, name, pos)| (pos, id, name))
+        .collect();
+    list.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    list.into_iter()
+        .map(|(_, id, name)| (id, name.to_owned()))
+        .collect()
+}
+
+/// The hash of a role list from [`site_role_list`] (SHA-256, hex): equal lists, equal hashes.
+pub fn role_list_hash(list: &[(u64, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (id, name) in list {
+        h.update(id.to_string().as_bytes());
+        h.update([0]);
+        h.update(name.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
 }
 
 /// Result of a direct message job.
@@ -412,6 +497,22 @@ impl Kind for DirectMessage {
     const QUEUE: &'static str = DISCORD_QUEUE;
     type Payload = DirectMessageJob;
     type Result = DirectMessageResult;
+}
+
+/// `discord.push_role_list`: tell a linked NamelessMC website the guild's roles, ordered on the
+/// guild's website (pushes run one at a time, in the order they were staged).
+#[derive(Debug, Clone, Copy)]
+pub struct PushRoleList;
+
+impl Kind for PushRoleList {
+    const NAME: &'static str = "discord.push_role_list";
+    const QUEUE: &'static str = DISCORD_QUEUE;
+    type Payload = PushRoleListJob;
+    type Result = PushRoleListResult;
+
+    fn subjects(job: &PushRoleListJob, out: &mut Vec<String>) {
+        out.push(format!("role-list:{}", job.target.guild));
+    }
 }
 
 /// `discord.ban`: ban or unban in Discord, ordered on the member.

@@ -70,6 +70,8 @@ macro_rules! job_kinds {
             DiscordDirectMessage => $crate::jobs::discord::DirectMessage,
             /// Ban or unban in Discord.
             DiscordBan => $crate::jobs::discord::DiscordBan,
+            /// Tell a linked NamelessMC website the guild's roles.
+            DiscordPushRoleList => $crate::jobs::discord::PushRoleList,
         }
     };
 }

@@ -9,10 +9,10 @@ use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::{
-    DiscordSim, DiscordSimConfig, FaultRule, GuildSeed, Incoming, MemberSeed, Route, RouteLimit,
-    SimError, WindowKind,
+    DiscordSim, DiscordSimConfig, FaultRule, GuildSeed, Incoming, MemberSeed, RoleSeed, Route,
+    RouteLimit, SimError, WindowKind,
 };
-use crate::control::{ControlResult, body, id, log_since, respond};
+use crate::control::{ControlResult, body, id, log_since, no_route, not_allowed, respond};
 use crate::http_util::{empty_response, json_response};
 
 pub(crate) fn handle(sim: &DiscordSim, incoming: &Incoming) -> Response {
@@ -30,6 +30,30 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
                 return Ok(empty_response(StatusCode::NO_CONTENT));
             }
             &[Method::POST]
+        }
+        ["_sim", "guilds", guild, "roles"] => {
+            let guild = id(guild, "guild id")?;
+            if method == Method::POST {
+                let seed: RoleSeed = body(&incoming.body)?;
+                sim.add_role(guild, seed).map_err(sim_error)?;
+                return Ok(empty_response(StatusCode::NO_CONTENT));
+            }
+            &[Method::POST]
+        }
+        ["_sim", "guilds", guild, "roles", role] => {
+            let guild = id(guild, "guild id")?;
+            let role = id(role, "role id")?;
+            if method == Method::PATCH {
+                let request: RenameRole = body(&incoming.body)?;
+                sim.rename_role(guild, role, &request.name)
+                    .map_err(role_error)?;
+                return Ok(empty_response(StatusCode::NO_CONTENT));
+            }
+            if method == Method::DELETE {
+                sim.remove_role(guild, role).map_err(role_error)?;
+                return Ok(empty_response(StatusCode::NO_CONTENT));
+            }
+            &[Method::PATCH, Method::DELETE]
         }
         ["_sim", "guilds", guild, "members", user] => {
             let guild = id(guild, "guild id")?;
@@ -166,23 +190,9 @@ fn route(sim: &DiscordSim, incoming: &Incoming) -> ControlResult {
             }
             &[Method::GET, Method::PATCH]
         }
-        _ => {
-            return Err((
-                StatusCode::NOT_FOUND,
-                format!("no control route {} {}", incoming.method, incoming.path),
-            ));
-        }
+        _ => return Err(no_route(incoming)),
     };
-    let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    Err((
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{} {} is not supported; use {}",
-            incoming.method,
-            incoming.path,
-            allowed.join(" or ")
-        ),
-    ))
+    Err(not_allowed(incoming, allowed))
 }
 
 fn snapshot(sim: &DiscordSim, guild: u64, user: u64) -> ControlResult {
@@ -203,6 +213,20 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
         SimError::UnknownRole { .. } | SimError::InvalidSeed(_) => StatusCode::BAD_REQUEST,
     };
     (status, err.to_string())
+}
+
+/// [`sim_error`] for a route naming the role in its path, where an unknown role is a missing resource (404).
+fn role_error(err: SimError) -> (StatusCode, String) {
+    match err {
+        SimError::UnknownRole { .. } => (StatusCode::NOT_FOUND, err.to_string()),
+        other => sim_error(other),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameRole {
+    name: String,
 }
 
 #[derive(Deserialize)]

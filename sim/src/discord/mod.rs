@@ -504,6 +504,9 @@ impl DiscordSim {
     /// | route | body | answer |
     /// |---|---|---|
     /// | `POST /_sim/guilds` | [`GuildSeed`] | 204; 400 on an invalid seed |
+    /// | `POST /_sim/guilds/{g}/roles` | [`RoleSeed`] | 204; 404 no such guild; 400 invalid role (`@everyone`'s id, a used id or position, a bad name) |
+    /// | `PATCH /_sim/guilds/{g}/roles/{r}` | `{"name"}` | 204; 404 no such guild or role (`@everyone` included); 400 bad name |
+    /// | `DELETE /_sim/guilds/{g}/roles/{r}` | | 204, the role also taken from its members; 404 no such guild or role (`@everyone` included) |
     /// | `GET /_sim/guilds/{g}/members/{u}` | | 200 [`MemberSnapshot`]; 404 if not a member or no such guild |
     /// | `PUT /_sim/guilds/{g}/members/{u}` | [`MemberSeed`] (its `userId` must be `u`) | 200 [`MemberSnapshot`]; 404 no such guild; 400 invalid member |
     /// | `DELETE /_sim/guilds/{g}/members/{u}` | | 204 (also when not a member) |
@@ -554,6 +557,23 @@ impl DiscordSim {
     /// Creates a guild, replacing one with the same id (roles, members and bans). The rules are on [`GuildSeed`].
     pub fn seed_guild(&self, seed: GuildSeed) -> Result<(), SimError> {
         self.inner.world.lock().seed_guild(seed)
+    }
+
+    /// Creates a role in a seeded guild (as an admin would in Discord's client), under the rules on [`GuildSeed`]: not
+    /// `@everyone`, an unused id, a 1–100 character name, a position of at least 1 that no other role of the guild
+    /// holds. Nobody holds the new role.
+    pub fn add_role(&self, guild: u64, role: RoleSeed) -> Result<(), SimError> {
+        self.inner.world.lock().add_role(guild, role)
+    }
+
+    /// Renames a role (not `@everyone`); the name is 1–100 characters.
+    pub fn rename_role(&self, guild: u64, role: u64, name: &str) -> Result<(), SimError> {
+        self.inner.world.lock().rename_role(guild, role, name)
+    }
+
+    /// Deletes a role (not `@everyone`) and removes it from every member who held it.
+    pub fn remove_role(&self, guild: u64, role: u64) -> Result<(), SimError> {
+        self.inner.world.lock().remove_role(guild, role)
     }
 
     /// Replaces a member's roles (not `@everyone`, which every member holds implicitly).

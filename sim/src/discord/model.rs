@@ -346,6 +346,86 @@ impl World {
         }
     }
 
+    /// Creates a role in an existing guild, under the seed's rules: not `@everyone` (the id is not the guild's), an id
+    /// the guild does not use yet, a position of at least 1 that no other role holds.
+    pub(crate) fn add_role(&mut self, guild_id: u64, seed: RoleSeed) -> Result<(), SimError> {
+        let guild = self.guild_mut(guild_id)?;
+        let prefix = |reason: String| invalid(format!("guild {guild_id}: {reason}"));
+        check_role_seed(&seed).map_err(prefix)?;
+        if seed.id == guild_id {
+            return Err(prefix(
+                "the @everyone role (id = guild id) always exists".into(),
+            ));
+        }
+        if guild.roles.contains_key(&seed.id) {
+            return Err(prefix(format!("role id {} already exists", seed.id)));
+        }
+        if seed.position == 0 {
+            return Err(prefix(format!(
+                "role {} needs a position of at least 1 (0 is @everyone's)",
+                seed.id
+            )));
+        }
+        if guild
+            .roles
+            .values()
+            .any(|role| role.position == seed.position)
+        {
+            return Err(prefix(format!(
+                "another role already has position {}",
+                seed.position
+            )));
+        }
+        guild.roles.insert(
+            seed.id,
+            Role {
+                id: seed.id,
+                name: seed.name,
+                position: seed.position,
+                permissions: seed.permissions,
+                color: seed.color,
+                managed: seed.managed,
+            },
+        );
+        Ok(())
+    }
+
+    /// Renames a role other than `@everyone` (1–100 characters).
+    pub(crate) fn rename_role(
+        &mut self,
+        guild_id: u64,
+        role_id: u64,
+        name: &str,
+    ) -> Result<(), SimError> {
+        let guild = self.guild_mut(guild_id)?;
+        let role = guild
+            .roles
+            .get_mut(&role_id)
+            .filter(|role| role.id != guild_id)
+            .ok_or(SimError::UnknownRole { guild_id, role_id })?;
+        let len = name.chars().count();
+        if !(1..=100).contains(&len) {
+            return Err(invalid(format!(
+                "guild {guild_id}: role {role_id}'s name must be 1 to 100 characters, got {len}"
+            )));
+        }
+        role.name = name.to_owned();
+        Ok(())
+    }
+
+    /// Deletes a role other than `@everyone`, and takes it from every member who held it.
+    pub(crate) fn remove_role(&mut self, guild_id: u64, role_id: u64) -> Result<(), SimError> {
+        let guild = self.guild_mut(guild_id)?;
+        if guild.assignable(role_id).is_none() {
+            return Err(SimError::UnknownRole { guild_id, role_id });
+        }
+        guild.roles.remove(&role_id);
+        for member in guild.members.values_mut() {
+            member.roles.remove(&role_id);
+        }
+        Ok(())
+    }
+
     pub(crate) fn member_snapshot(&self, guild: u64, user: u64) -> Option<MemberSnapshot> {
         self.guilds.get(&guild)?.snapshot(user)
     }
@@ -442,6 +522,25 @@ fn check_roles(guild: &Guild, roles: &[u64]) -> Result<BTreeSet<u64>, SimError> 
         .collect()
 }
 
+/// The checks every role seed passes, whatever guild it joins: a non-zero id, a name of 1–100 characters, a colour
+/// of at most `0xFFFFFF`.
+fn check_role_seed(role: &RoleSeed) -> Result<(), String> {
+    if role.id == 0 {
+        return Err("role ids must be non-zero".into());
+    }
+    let len = role.name.chars().count();
+    if !(1..=100).contains(&len) {
+        return Err(format!(
+            "role {}'s name must be 1 to 100 characters, got {len}",
+            role.id
+        ));
+    }
+    if role.color > 0xFF_FF_FF {
+        return Err(format!("role {}'s color must be at most 0xFFFFFF", role.id));
+    }
+    Ok(())
+}
+
 fn build_guild(seed: &GuildSeed) -> Result<Guild, SimError> {
     let prefix = |reason: String| invalid(format!("guild {}: {reason}", seed.id));
     if seed.id == 0 {
@@ -454,17 +553,7 @@ fn build_guild(seed: &GuildSeed) -> Result<Guild, SimError> {
     let mut roles = BTreeMap::new();
     let mut positions = BTreeSet::new();
     for role in &seed.roles {
-        if role.id == 0 {
-            return Err(prefix("role ids must be non-zero".into()));
-        }
-        check_len(&format!("role {}'s name", role.id), &role.name, 1, 100)
-            .map_err(|err| prefix(err.to_string()))?;
-        if role.color > 0xFF_FF_FF {
-            return Err(prefix(format!(
-                "role {}'s color must be at most 0xFFFFFF",
-                role.id
-            )));
-        }
+        check_role_seed(role).map_err(prefix)?;
         if role.id == seed.id {
             if role.position != 0 {
                 return Err(prefix("the @everyone role must have position 0".into()));

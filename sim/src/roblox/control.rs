@@ -12,7 +12,7 @@ use super::{
     EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, Incoming, RobloxSim, RobloxSimConfig,
     SimError, UniverseSeed, UserSeed,
 };
-use crate::control::{ControlResult, body, id, log_since, respond};
+use crate::control::{ControlResult, body, id, log_since, no_route, not_allowed, respond};
 use crate::http_util::{empty_response, json_response};
 
 pub(crate) fn handle(sim: &RobloxSim, incoming: &Incoming) -> Response {
@@ -173,23 +173,9 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
             }
             &[Method::GET, Method::PATCH]
         }
-        _ => {
-            return Err((
-                StatusCode::NOT_FOUND,
-                format!("no control route {} {}", incoming.method, incoming.path),
-            ));
-        }
+        _ => return Err(no_route(incoming)),
     };
-    let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    Err((
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{} {} is not supported; use {}",
-            incoming.method,
-            incoming.path,
-            allowed.join(" or ")
-        ),
-    ))
+    Err(not_allowed(incoming, allowed))
 }
 
 fn sim_error(err: SimError) -> (StatusCode, String) {

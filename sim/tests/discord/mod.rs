@@ -30,6 +30,7 @@ mod members;
 mod messages;
 mod rate_limits;
 mod requests;
+mod roles;
 mod twilight;
 
 const UA: &str = "DiscordBot (https://github.com/roster-ops/roster, 0.1.0) roster-sim-tests";

@@ -163,6 +163,41 @@ async fn admin_cli_round_trip() {
         v["key"].as_str().is_some_and(|k| k.starts_with("rbk_")),
         "{v}"
     );
+    // Linking a website reaches its route (this guild has no bot, which link refuses first);
+    // the key comes from the environment, and unlinking with nothing linked is a 404.
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        run(&[
+            "guild",
+            "role-bridge",
+            "link",
+            g,
+            "--site-url",
+            "https://mc.example.com",
+            "--site-key-env",
+            "ROSTER_TEST_UNSET_SITE_KEY",
+        ])
+    });
+    assert!(!ok && err.contains("ROSTER_TEST_UNSET_SITE_KEY"), "{err}");
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        run(&[
+            "guild",
+            "role-bridge",
+            "link",
+            g,
+            "--site-url",
+            "https://mc.example.com",
+            "--site-key",
+            "c2l0ZUtleQ",
+            "--bridge-url",
+            "https://roster.example.com",
+        ])
+    });
+    assert!(!ok && err.contains("DISCORD_NOT_CONFIGURED"), "{err}");
+    let (ok, _, err) = tokio::task::block_in_place(|| run(&["guild", "role-bridge", "unlink", g]));
+    assert!(
+        !ok && err.contains("404") && err.contains("no linked website"),
+        "{err}"
+    );
     let (ok, _, err) = tokio::task::block_in_place(|| run(&["sync-all", "status", g]));
     assert!(!ok && err.contains("404"), "no run yet: {err}");
     app.finish().await;

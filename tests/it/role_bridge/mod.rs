@@ -1,7 +1,9 @@
 //! The role bridge (NamelessMC-compatible), called as a website calls it: JSON with no
-//! Content-Type header, against the Discord simulator.
+//! Content-Type header, against the Discord simulator; and stock NamelessMC websites linked with
+//! their own key (`website.rs`, against the NamelessMC simulator).
 
 mod role_changes;
+pub(crate) mod website;
 mod wire;
 
 use reqwest::Method;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use roster_jobs::jobs::discord::{role_list_hash, site_role_list};
 use roster_upstream::UpstreamError;
 use roster_upstream::discord::{DiscordApi, GuildInfo, Role, permissions as perms};
 
@@ -19,6 +20,9 @@ pub struct GuildView {
     bot_top: i64,
     bot_perms: u64,
     pub(super) approximate_member_count: Option<u64>,
+    /// The hash of the role list a linked website is offered
+    /// (`roster_jobs::jobs::discord::role_list_hash`).
+    pub(super) roles_hash: String,
 }
 
 impl GuildView {
@@ -102,6 +106,12 @@ impl GuildView {
     }
 
     fn from_parts(info: GuildInfo, bot_id: u64, bot_roles: &[u64]) -> Self {
+        let roles_hash = role_list_hash(&site_role_list(
+            info.id,
+            info.roles
+                .iter()
+                .map(|r| (r.id, r.name.as_str(), r.position)),
+        ));
         let roles: HashMap<u64, Role> = info.roles.into_iter().map(|r| (r.id, r)).collect();
         let mut bot_perms = roles.get(&info.id).map_or(0, |r| r.permissions);
         let mut bot_top = 0;
@@ -117,6 +127,7 @@ impl GuildView {
             bot_top,
             bot_perms,
             approximate_member_count: info.approximate_member_count,
+            roles_hash,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use roster_jobs::jobs::JobEnvelope;
 use roster_jobs::jobs::discord::{
     DirectMessage, DirectMessageJob, DirectMessageResult, DiscordBan, DiscordBanJob,
-    DiscordBanResult, DiscordTarget, RoleChangeStatus, RoleChanges, RoleChangesJob,
+    DiscordBanResult, DiscordTarget, PushRoleList, RoleChangeStatus, RoleChanges, RoleChangesJob,
     RoleChangesResult, SyncBatch, SyncMember, SyncPage, codes,
 };
 use roster_jobs::secrets::Secret;
@@ -24,9 +24,11 @@ use super::Handler;
 use crate::runtime::{Deps, Failure, UpstreamTimer};
 
 mod guild_view;
+mod site;
 mod sync;
 
 pub use guild_view::{GuildCache, GuildView};
+pub use site::push_role_list;
 pub use sync::{sync_batch, sync_member, sync_page};
 
 /// The bot token a target uses.
@@ -287,3 +289,4 @@ discord_handler!(SyncBatch, sync_batch);
 discord_handler!(RoleChanges, role_changes);
 discord_handler!(DirectMessage, direct_message);
 discord_handler!(DiscordBan, ban);
+discord_handler!(PushRoleList, push_role_list);

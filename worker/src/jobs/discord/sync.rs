@@ -128,6 +128,7 @@ fn compute(
     let mut res = MemberSyncResult {
         user_id: m.user_id.to_string(),
         verified: m.link.is_some(),
+        roles_hash: Some(view.roles_hash.clone()),
         ..Default::default()
     };
     let rank_map: HashMap<u64, u8> = ranks
@@ -358,7 +359,10 @@ pub async fn sync_batch(
         .filter_map(|m| m.link.as_ref().map(|l| l.roblox_id))
         .collect();
     let ranks = read_ranks(deps, &job.spec, &linked, timer).await?;
-    let mut out = SyncBatchResult::default();
+    let mut out = SyncBatchResult {
+        roles_hash: Some(view.roles_hash.clone()),
+        ..SyncBatchResult::default()
+    };
     // Stay well inside the attempt timeout: a guild where everyone needs a change is paced
     // by Discord's member bucket, so a batch may not finish in one go; it hands the rest back.
     let budget = (deps.retry.attempt_timeout / 2).min(BATCH_BUDGET);
