@@ -145,7 +145,7 @@ async fn supervise(
     let mut backoff = Duration::from_millis(200);
     loop {
         let name = unique_name(&role, queue);
-        tracing::info!(worker = %name, queue, "worker starting");
+        tracing::debug!(worker = %name, queue, "worker starting");
         let apalis_stop = CancellationToken::new();
         let mut d = deps.clone();
         d.release = CancellationToken::new();
@@ -179,12 +179,12 @@ async fn supervise(
             r = &mut run => r,
             _ = stop.cancelled() => {
                 drain(&mut run, &d, &apalis_stop).await;
-                tracing::info!(worker = %name, queue, "worker stopped");
+                tracing::debug!(worker = %name, queue, "worker stopped");
                 return;
             }
         };
         if stop.is_cancelled() {
-            tracing::info!(worker = %name, queue, "worker stopped");
+            tracing::debug!(worker = %name, queue, "worker stopped");
             return;
         }
         metrics::counter!("roster_worker_restarts_total", "queue" => queue).increment(1);
@@ -265,8 +265,20 @@ pub async fn run(
         Source::Sqlite(b) => b.runtime(),
         Source::Redis(_) => here.clone(),
     };
+    let backend = match &source {
+        Source::Sqlite(_) => "sqlite",
+        Source::Redis(_) => "redis",
+    };
     for queue in QUEUES {
-        for _ in 0..workers_for(queue, config.concurrency) {
+        let workers = workers_for(queue, config.concurrency);
+        tracing::info!(
+            queue,
+            workers,
+            slots = workers * SLOTS_PER_WORKER,
+            backend,
+            "worker pool starting"
+        );
+        for _ in 0..workers {
             let mut d = deps.clone();
             d.inflight = Arc::default();
             set.spawn_on(
@@ -289,7 +301,10 @@ pub async fn run(
         _ = stop.cancelled() => {}
     }
     match tokio::time::timeout(drain, &mut all).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            tracing::info!(backend, "worker pools stopped");
+            Ok(())
+        }
         Err(_) => Err(format!(
             "in-flight jobs did not finish within {}s; they will be delivered again",
             drain.as_secs_f64()

@@ -153,3 +153,67 @@ async fn corrupted_store_is_reported() {
     let msg = format!("{err:#}");
     assert!(msg.contains("corrupt"), "{msg}");
 }
+
+/// Start-up logs one line per worker pool, not one per worker (and none from apalis' own
+/// per-worker lifecycle); the JSON log format gives one object per line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn startup_logs_one_line_per_pool_in_json() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let data = TempDir::new("logs");
+    let port = crate::harness::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .arg("serve")
+        .env("ROSTER_SERVER__DATA_DIR", data.path())
+        .env("ROSTER_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("ROSTER_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .env_remove("ROSTER_LOG__LEVEL")
+        .env_remove("ROSTER_QUEUE__REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::task::block_in_place(|| {
+        for line in out.by_ref() {
+            if line.unwrap().contains("listening on") {
+                break;
+            }
+        }
+    });
+    let killed = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::block_in_place(|| child.wait().unwrap());
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let pools: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "worker pool starting")
+        .collect();
+    assert_eq!(pools.len(), 3, "{err}");
+    for p in &pools {
+        assert_eq!(p["level"], "INFO");
+        assert_eq!(p["fields"]["backend"], "sqlite");
+        assert!(
+            p["fields"]["workers"].as_u64().is_some_and(|w| w >= 1),
+            "{p}"
+        );
+        assert!(p["fields"]["queue"].as_str().is_some(), "{p}");
+    }
+    assert!(
+        !err.contains("worker starting") && !err.contains("apalis"),
+        "per-worker lines at INFO: {err}"
+    );
+    // Start and stop together: a handful of lines, not one or two per worker.
+    assert!(lines.len() <= 15, "{} lines: {err}", lines.len());
+}

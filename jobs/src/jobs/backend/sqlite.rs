@@ -300,6 +300,8 @@ pub struct SqliteBackend {
     /// Rows in `roster_parked`, changed only under the ledger connection's lock: while none are
     /// parked, a finish does not look for any.
     parked: Arc<std::sync::atomic::AtomicUsize>,
+    /// The workers' heartbeats, written together (see [`super::sqlite_worker::Beats`]).
+    beats: super::sqlite_worker::Beats,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -405,6 +407,7 @@ impl SqliteBackend {
             leases: Arc::default(),
             runtime: Arc::new(runtime),
             parked: Arc::new(std::sync::atomic::AtomicUsize::new(parked)),
+            beats: Default::default(),
         })
     }
 
@@ -453,6 +456,7 @@ impl SqliteBackend {
             conn: self.jobs.0.clone(),
             config: self.apalis_config(queue),
             notifier: self.notifier.clone(),
+            beats: self.beats.clone(),
         };
         SqliteWorkerBackend::new(jobs, wake)
     }

@@ -19,8 +19,10 @@
 //! wire format) is apalis-sqlite's, through its public queries, so the file stays readable by
 //! apalis' own tools.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use apalis_core::backend::persistence::{Persisted, Persistence, State, TaskEvent};
 use apalis_core::backend::{Backend, BackendConfig, WorkerFilter};
@@ -44,6 +46,7 @@ pub(super) struct Jobs {
     pub(super) conn: Conn,
     pub(super) config: apalis_sqlite::Config,
     pub(super) notifier: Notifier,
+    pub(super) beats: Beats,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -62,6 +65,86 @@ impl Jobs {
             self.notifier
                 .notify(Some(self.config.queue.as_ref()), tasks as usize);
         }
+    }
+}
+
+impl Jobs {
+    /// One heartbeat for every worker of this process (`names`, all queues): their
+    /// `last_seen` in one statement, then orphan recovery on every queue, in one transaction.
+    /// Returns the tasks handed back, per queue.
+    async fn beat(&self, names: &[String]) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
+        let mut conn = self.conn.lock().await;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in names.chunks(400) {
+            let sql = format!(
+                "UPDATE Workers SET last_seen = strftime('%s', 'now') WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            // Only placeholders are formatted in; the names are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for n in chunk {
+                q = q.bind(n);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let dead_for = self.config.orphaned_duration().as_secs() as i64;
+        let mut requeued = Vec::with_capacity(crate::jobs::QUEUES.len());
+        for queue in crate::jobs::QUEUES {
+            let n =
+                queries::reenqueue_orphaned(&mut *tx, dead_for, queue, &WorkerFilter::None).await?;
+            requeued.push((queue, n));
+        }
+        tx.commit().await?;
+        Ok(requeued)
+    }
+}
+
+/// The heartbeats of every worker of this process on the queue file, written together.
+///
+/// apalis has each worker write its own heartbeat (and look for orphans) every
+/// `queue.heartbeat_interval`: with dozens of small workers that was some 44 write transactions
+/// a second on an idle queue file (about 0.4 MB/s of disk writes). Here a worker's heartbeat
+/// only records that it is alive, in memory; about once an interval, one of them writes every
+/// live worker's `last_seen` and recovers orphans on every queue, in one transaction (so
+/// `last_seen` is at most about an interval old, as before, and orphans are looked for as often).
+/// A worker counts as live while it heartbeats (it is left out once it has been silent for an
+/// interval and a half), so the `last_seen` of a worker that dies in a live process stops at most
+/// an interval after its own last beat, and its tasks are handed back within
+/// `heartbeat_interval × missed_heartbeats` of that.
+#[derive(Clone, Default)]
+pub(super) struct Beats(Arc<parking_lot::Mutex<BeatState>>);
+
+#[derive(Default)]
+struct BeatState {
+    /// When the last shared beat began.
+    last: Option<Instant>,
+    /// Workers and when each last heartbeat.
+    heard: HashMap<String, Instant>,
+}
+
+impl Beats {
+    /// Records `worker`'s heartbeat; when a shared beat is due, returns every live worker's
+    /// name (the caller writes it).
+    fn due(&self, worker: &str, interval: Duration) -> Option<Vec<String>> {
+        let now = Instant::now();
+        let mut s = self.0.lock();
+        s.heard.insert(worker.to_owned(), now);
+        // Workers beat every `interval`, each on its own schedule: the first of them past nine
+        // tenths of an interval writes for all, so the shared beat runs about once an interval.
+        if s.last
+            .is_some_and(|t| now.duration_since(t) < interval * 9 / 10)
+        {
+            return None;
+        }
+        s.last = Some(now);
+        let window = interval + interval / 2;
+        s.heard.retain(|_, at| now.duration_since(*at) <= window);
+        Some(s.heard.keys().cloned().collect())
+    }
+
+    /// The shared beat failed: the next heartbeat writes again.
+    fn failed(&self) {
+        self.0.lock().last = None;
     }
 }
 
@@ -88,26 +171,26 @@ impl Persistence for Jobs {
     }
 
     async fn heartbeat(&mut self, worker: &WorkerContext) -> Result<(), Self::Error> {
-        let mut conn = self.conn.lock().await;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        queries::keep_alive(&mut *tx, &self.config, worker).await?;
-        let requeued = queries::reenqueue_orphaned(
-            &mut *tx,
-            self.config.orphaned_duration().as_secs() as i64,
-            self.config.queue.as_ref(),
-            &WorkerFilter::AllExcept(worker.name().to_owned()),
-        )
-        .await?;
-        tx.commit().await?;
-        drop(conn);
-        if requeued > 0 {
-            tracing::warn!(
-                queue = %self.config.queue,
-                tasks = requeued,
-                "handed back tasks of a worker that stopped heartbeating"
-            );
+        let interval = self.config.heartbeat_interval;
+        let Some(names) = self.beats.due(worker.name(), interval) else {
+            // A beat of this process wrote this worker's heartbeat moments ago.
+            return Ok(());
+        };
+        let written = self.beat(&names).await;
+        if written.is_err() {
+            self.beats.failed();
         }
-        self.requeued(requeued);
+        let requeued = written?;
+        for (queue, tasks) in requeued {
+            if tasks > 0 {
+                tracing::warn!(
+                    queue,
+                    tasks,
+                    "handed back tasks of a worker that stopped heartbeating"
+                );
+                self.notifier.notify(Some(queue), tasks as usize);
+            }
+        }
         Ok(())
     }
 
@@ -469,5 +552,33 @@ mod tests {
         assert_eq!(wb.wake.backlog_len(), 1, "and announced");
         drop(wb);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// One shared beat per interval writes for every live worker; a worker silent for an
+    /// interval and a half is no longer kept alive by the others.
+    #[test]
+    fn heartbeats_are_written_together_and_silent_workers_drop_out() {
+        let beats = Beats::default();
+        let interval = Duration::from_millis(200);
+        assert_eq!(beats.due("a", interval), Some(vec!["a".to_owned()]));
+        // Within the interval: recorded, not written.
+        assert_eq!(beats.due("b", interval), None);
+        assert_eq!(beats.due("a", interval), None);
+        std::thread::sleep(interval);
+        let mut names = beats
+            .due("b", interval)
+            .expect("due again after an interval");
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        // `a` stops; `b` carries on: after an interval and a half, `a` is left out.
+        for _ in 0..2 {
+            std::thread::sleep(interval);
+            beats.due("b", interval);
+        }
+        std::thread::sleep(interval);
+        assert_eq!(beats.due("b", interval), Some(vec!["b".to_owned()]));
+        // A failed write is retried by the next heartbeat.
+        beats.failed();
+        assert_eq!(beats.due("b", interval), Some(vec!["b".to_owned()]));
     }
 }
