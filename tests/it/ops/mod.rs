@@ -1,4 +1,5 @@
 //! The operations endpoints: health, readiness and metrics.
 
+mod deploy;
 mod health;
 mod metrics;
