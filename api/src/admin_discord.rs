@@ -14,7 +14,6 @@
 
 use chrono::{DateTime, Utc};
 use roster_core::guilds::{self, GuildPatch, site};
-use roster_core::jobs::JobRecord;
 use roster_core::jobs::facade::ops;
 use roster_core::links::{self, AccountLink};
 use roster_core::secrets::Secret;
@@ -297,11 +296,9 @@ pub(crate) async fn link_website(state: &AppState, req: &Request, g: &str) -> Re
         ));
     }
     let (g, job) = site::link(&state.ctx, g.id, api, &Secret::new(key), bridge).await?;
+    // Watched before looking, so an outcome recorded in between is not missed.
     let done = state.ctx.jobs.hub().watch(job);
-    let finished = |state: &AppState| -> Result<Option<JobRecord>> {
-        Ok(ops::get(&state.ctx, job)?.filter(|r| r.status.is_final()))
-    };
-    if finished(state)?.is_none() {
+    if !ops::get(&state.ctx, job)?.is_some_and(|r| r.status.is_final()) {
         let _ = tokio::time::timeout(state.ctx.config.server.sync_wait, done).await;
     }
     let rec = ops::get(&state.ctx, job)?

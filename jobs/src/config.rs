@@ -872,6 +872,31 @@ mod tests {
     }
 
     #[test]
+    fn public_url_is_an_http_url_without_query() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "ROSTER_SERVER__PUBLIC_URL",
+                "https://roster.example.com/base",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("https://roster.example.com/base")
+        );
+        for bad in [
+            "roster.example.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://x/#f",
+        ] {
+            let e = Config::load(None, env(&[("ROSTER_SERVER__PUBLIC_URL", bad)])).unwrap_err();
+            assert!(e.to_string().contains("server.public_url"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn toml_file_is_read() {
         let dir = std::env::temp_dir().join(format!("roster-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

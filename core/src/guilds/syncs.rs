@@ -521,7 +521,7 @@ fn advance(
     if run.id != run_id {
         return Ok(());
     }
-    let now = rec.finished_at.unwrap_or(rec.updated_at);
+    let now = rec.done_at();
     let note = |run: &mut SyncRun, msg: String| {
         if run.errors.len() < 20 {
             run.errors.push(msg);

@@ -19,15 +19,15 @@ impl DiscordGuild for GuildRecord {
     }
 }
 
-/// When an outcome hook acts: when the job finished.
-fn finished(done: &Done<'_, impl Hook>) -> chrono::DateTime<chrono::Utc> {
-    done.record.finished_at.unwrap_or(done.record.updated_at)
-}
-
 impl Hook for SyncMember {
     fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
         if let Some(hash) = done.result().and_then(|r| r.roles_hash) {
-            site::on_roles_seen(fx, done.payload.spec.target.guild, &hash, finished(done))?;
+            site::on_roles_seen(
+                fx,
+                done.payload.spec.target.guild,
+                &hash,
+                done.record.done_at(),
+            )?;
         }
         fx.audit(JobAudit {
             action: "discord.sync",
@@ -47,7 +47,12 @@ impl Hook for SyncPage {
 impl Hook for SyncBatch {
     fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
         if let Some(hash) = done.result().and_then(|r| r.roles_hash) {
-            site::on_roles_seen(fx, done.payload.spec.target.guild, &hash, finished(done))?;
+            site::on_roles_seen(
+                fx,
+                done.payload.spec.target.guild,
+                &hash,
+                done.record.done_at(),
+            )?;
         }
         crate::syncs::on_batch_outcome(done, fx)
     }

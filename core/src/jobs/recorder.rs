@@ -152,7 +152,7 @@ fn audit_entry(rec: &JobRecord, note: &JobAudit, id: u64) -> Option<AuditEntry> 
         actor_id: actor,
         target_id: Some(note.target.clone()),
         metadata,
-        created_at: rec.finished_at.unwrap_or(rec.updated_at),
+        created_at: rec.done_at(),
     })
 }
 

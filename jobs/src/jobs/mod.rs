@@ -186,6 +186,13 @@ pub struct JobRecord {
     pub envelope: JobEnvelope,
 }
 
+impl JobRecord {
+    /// When it finished (its last change, for a record that has not).
+    pub fn done_at(&self) -> DateTime<Utc> {
+        self.finished_at.unwrap_or(self.updated_at)
+    }
+}
+
 /// How a job ended, as a worker reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]

@@ -5,7 +5,6 @@
 //! else `../shared/upstream-specs`): the folder holding `discord-openapi.json` (see the `conformance` module).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -14,8 +13,6 @@ use roster_sim::discord::{
     MemberSeed, RateLimitScope, RoleSeed, Route, RouteLimit, WindowKind,
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use twilight_http::request::AuditLogReason;
 use twilight_model::id::Id;
 
@@ -221,11 +218,15 @@ fn encode(reason: &str) -> String {
 /// A running simulator with a client; `stop` shuts it down and checks the server task ends.
 struct TestSim {
     sim: DiscordSim,
-    addr: SocketAddr,
-    base: String,
-    client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    served: crate::Served,
+}
+
+impl std::ops::Deref for TestSim {
+    type Target = crate::Served;
+
+    fn deref(&self) -> &crate::Served {
+        &self.served
+    }
 }
 
 /// A decoded answer.
@@ -285,25 +286,8 @@ impl Reply {
 impl TestSim {
     async fn start(config: DiscordSimConfig) -> Self {
         let sim = DiscordSim::new(config);
-        let (tx, rx) = oneshot::channel::<()>();
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
-        let (bound, server) = sim
-            .serve(addr, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the simulator binds");
-        Self {
-            sim,
-            addr: bound,
-            base: format!("http://{bound}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client builds"),
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        let served = crate::Served::start(|addr, stop| sim.serve(addr, stop)).await;
+        Self { sim, served }
     }
 
     /// The default simulator with the standard guilds and bots.
@@ -323,15 +307,7 @@ impl TestSim {
     }
 
     async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(5), server)
-                .await
-                .expect("the server shuts down within 5 s")
-                .expect("the server task does not panic");
-        }
+        self.served.stop().await;
     }
 
     /// A request with the test User-Agent and, when given, `Authorization: Bot <token>`.

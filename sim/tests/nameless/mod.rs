@@ -13,8 +13,7 @@ use roster_sim::nameless::{
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 mod api;
 mod bot;
@@ -48,10 +47,15 @@ enum Auth<'a> {
 /// A running site with a client; `stop` shuts it down and checks the server task ends.
 struct TestSite {
     sim: NamelessSim,
-    base: String,
-    client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    served: crate::Served,
+}
+
+impl std::ops::Deref for TestSite {
+    type Target = crate::Served;
+
+    fn deref(&self) -> &crate::Served {
+        &self.served
+    }
 }
 
 /// An answer.
@@ -78,36 +82,12 @@ impl Reply {
 impl TestSite {
     async fn start(config: NamelessSimConfig) -> Self {
         let sim = NamelessSim::new(config);
-        let (tx, rx) = oneshot::channel::<()>();
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
-        let (bound, server) = sim
-            .serve(addr, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the simulator binds");
-        Self {
-            sim,
-            base: format!("http://{bound}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client builds"),
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        let served = crate::Served::start(|addr, stop| sim.serve(addr, stop)).await;
+        Self { sim, served }
     }
 
     async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(5), server)
-                .await
-                .expect("the server shuts down within 5 s")
-                .expect("the server task does not panic");
-        }
+        self.served.stop().await;
     }
 
     /// `{site}/index.php?route=/api/v2/<endpoint>`, the URL form every site serves.

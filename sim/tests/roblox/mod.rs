@@ -5,7 +5,6 @@
 //! (`ROSTER_UPSTREAM_SPECS`, else `../shared/upstream-specs`): the folder holding `roblox-openapi.json` (see the `conformance` module).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -14,8 +13,6 @@ use roster_sim::roblox::{
     RoleSeed, SocialNetworkProfiles, UniverseSeed, UserRestrictionSnapshot, UserSeed,
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 mod access;
 mod conformance;
@@ -157,10 +154,15 @@ fn membership(user: u64) -> String {
 /// A running simulator with a client; `stop` shuts it down and checks the server task ends.
 struct TestSim {
     sim: RobloxSim,
-    base: String,
-    client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    served: crate::Served,
+}
+
+impl std::ops::Deref for TestSim {
+    type Target = crate::Served;
+
+    fn deref(&self) -> &crate::Served {
+        &self.served
+    }
 }
 
 /// A decoded answer.
@@ -204,24 +206,8 @@ enum Body {
 impl TestSim {
     async fn start(config: RobloxSimConfig) -> Self {
         let sim = RobloxSim::new(config);
-        let (tx, rx) = oneshot::channel::<()>();
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
-        let (bound, server) = sim
-            .serve(addr, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the simulator binds");
-        Self {
-            sim,
-            base: format!("http://{bound}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client builds"),
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        let served = crate::Served::start(|addr, stop| sim.serve(addr, stop)).await;
+        Self { sim, served }
     }
 
     /// The default simulator with groups 7 and 8 and the standard keys.
@@ -244,15 +230,7 @@ impl TestSim {
     }
 
     async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(5), server)
-                .await
-                .expect("the server shuts down within 5 s")
-                .expect("the server task does not panic");
-        }
+        self.served.stop().await;
     }
 
     async fn call(

@@ -104,6 +104,44 @@ async fn remove_officer(site: &Site, user: u64) -> roster_sim::nameless::BotRepl
         .expect("the site reaches Roster")
 }
 
+async fn unlink(d: &DApp) -> crate::harness::Answer {
+    d.app
+        .admin(
+            Method::DELETE,
+            &format!("/guilds/{GUILD}/role-bridge/link"),
+            None,
+        )
+        .await
+}
+
+async fn guild(d: &DApp) -> Value {
+    let g = d
+        .app
+        .admin(Method::GET, &format!("/guilds/{GUILD}"), None)
+        .await;
+    assert_eq!(g.status, 200, "{:?}", g.body);
+    g.body
+}
+
+/// A web server that answers every request with `response` (raw HTTP): what a URL that is not
+/// a NamelessMC API may answer.
+async fn fixed_answer(response: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(response.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    addr
+}
+
 async fn link(d: &DApp, body: Value) -> crate::harness::Answer {
     d.app
         .admin(
@@ -177,17 +215,13 @@ async fn a_stock_site_links_with_its_own_key(backend: Backend) {
     assert_eq!(site.calls("discord/submit-role-list"), vec![200]);
 
     // The guild shows the link, never the key.
-    let g = d
-        .app
-        .admin(Method::GET, &format!("/guilds/{GUILD}"), None)
-        .await;
-    assert_eq!(g.status, 200);
-    let w = &g.body["discord"]["roleBridgeWebsite"];
+    let g = guild(&d).await;
+    let w = &g["discord"]["roleBridgeWebsite"];
     assert_eq!(w["apiUrl"], site.api_url());
     assert_eq!(w["rolesPushed"], true);
     assert_eq!(w["pushPending"], false);
-    assert_eq!(g.body["discord"]["roleBridgeKey"]["configured"], true);
-    assert!(!g.body.to_string().contains(SITE_KEY));
+    assert_eq!(g["discord"]["roleBridgeKey"]["configured"], true);
+    assert!(!g.to_string().contains(SITE_KEY));
     // Sealed at rest: not in the store, not in the queue's files.
     for tree in [
         roster_core::store::Tree::Guilds,
@@ -245,27 +279,13 @@ async fn a_stock_site_links_with_its_own_key(backend: Backend) {
     assert_eq!(d.dsim.roles_of(GUILD, user), vec![OFFICER]);
 
     // Unlinking stops the key at once; a second unlink finds nothing.
-    let u = d
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/guilds/{GUILD}/role-bridge/link"),
-            None,
-        )
-        .await;
+    let u = unlink(&d).await;
     assert_eq!(u.status, 200, "{:?}", u.body);
     let reply = remove_officer(&site, user).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.body.contains("not_linked"), "{}", reply.body);
     assert_eq!(d.dsim.roles_of(GUILD, user), vec![OFFICER]);
-    let u = d
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/guilds/{GUILD}/role-bridge/link"),
-            None,
-        )
-        .await;
+    let u = unlink(&d).await;
     assert_eq!(u.status, 404, "{:?}", u.body);
 
     // Linked again, then a generated key replaces the site's: sites set up by hand keep working.
@@ -274,11 +294,8 @@ async fn a_stock_site_links_with_its_own_key(backend: Backend) {
     assert!(key.starts_with("rbk_"));
     let reply = remove_officer(&site, user).await;
     assert_eq!(reply.status, 401, "{}", reply.body);
-    let g = d
-        .app
-        .admin(Method::GET, &format!("/guilds/{GUILD}"), None)
-        .await;
-    assert_eq!(g.body["discord"]["roleBridgeWebsite"], Value::Null);
+    let g = guild(&d).await;
+    assert_eq!(g["discord"]["roleBridgeWebsite"], Value::Null);
     let (status, text, _) = super::site(
         &d,
         "/applyRoleChanges",
@@ -321,18 +338,11 @@ async fn sync_all(d: &DApp) {
 async fn settled(d: &DApp) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let g = d
-            .app
-            .admin(Method::GET, &format!("/guilds/{GUILD}"), None)
-            .await;
-        if g.body["discord"]["roleBridgeWebsite"]["pushPending"] == false {
+        let g = guild(d).await;
+        if g["discord"]["roleBridgeWebsite"]["pushPending"] == false {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "a push stayed pending: {:?}",
-            g.body
-        );
+        assert!(Instant::now() < deadline, "a push stayed pending: {:?}", g);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -413,10 +423,17 @@ async fn site_role_list_follows_discord_and_is_pushed_only_when_changed(backend:
 async fn a_failing_site_gets_the_push_retried(backend: Backend) {
     let tweak: Tweak = Arc::new(|c: &mut roster_core::config::Config| {
         c.queue.retry_base = Duration::from_millis(100);
+        c.server.public_url = Some("https://roster.example.com/".into());
     });
     let d = start_with(backend, Default::default(), Some(tweak)).await;
     let site = Site::start().await;
-    assert_eq!(link(&d, link_body(&site, &d)).await.status, 201);
+    // Without `bridgeUrl`, the site is given `server.public_url`.
+    let a = link(&d, json!({"siteUrl": site.api_url(), "siteKey": SITE_KEY})).await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert_eq!(
+        site.sim.bot_settings().url.as_deref(),
+        Some("https://roster.example.com")
+    );
     // The next push meets a PHP error page once, and is retried to success.
     d.dsim
         .sim
@@ -585,6 +602,54 @@ async fn link_refusals(backend: Backend) {
         "{:?}",
         a.body
     );
+    // A redirect is not followed (the site is to be given the URL it redirects to); another
+    // NamelessMC error is passed on.
+    let moved = fixed_answer(
+        "HTTP/1.1 301 Moved Permanently\r\nLocation: https://mc.example.com/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let a = link(
+        &d,
+        json!({"siteUrl": format!("http://{moved}"), "siteKey": SITE_KEY, "bridgeUrl": d.app.base}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (422, "WEBSITE_NOT_NAMELESS"),
+        "{:?}",
+        a.body
+    );
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("https://mc.example.com/"),
+        "{:?}",
+        a.body
+    );
+    let refusing = fixed_answer(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{\"error\":\"core:unknown_error\"}",
+    )
+    .await;
+    let a = link(
+        &d,
+        json!({"siteUrl": format!("http://{refusing}"), "siteKey": SITE_KEY, "bridgeUrl": d.app.base}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (422, "WEBSITE_REFUSED"),
+        "{:?}",
+        a.body
+    );
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("core:unknown_error"),
+        "{:?}",
+        a.body
+    );
     // Nobody listening.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -603,12 +668,9 @@ async fn link_refusals(backend: Backend) {
     );
 
     // None of those linked anything; the site's address alone (no API path) links.
-    let g = d
-        .app
-        .admin(Method::GET, &format!("/guilds/{GUILD}"), None)
-        .await;
-    assert_eq!(g.body["discord"]["roleBridgeWebsite"], Value::Null);
-    assert_eq!(g.body["discord"]["roleBridgeKey"]["configured"], false);
+    let g = guild(&d).await;
+    assert_eq!(g["discord"]["roleBridgeWebsite"], Value::Null);
+    assert_eq!(g["discord"]["roleBridgeKey"]["configured"], false);
     let a = link(
         &d,
         json!({"siteUrl": format!("http://{}", site.addr), "siteKey": SITE_KEY, "bridgeUrl": d.app.base}),
