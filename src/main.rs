@@ -106,27 +106,34 @@ fn apply_common(config: &mut Config, c: &CommonArgs) {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for SIGINT and SIGTERM from the moment it is called (the handlers are installed before
+/// it returns, so a signal sent right after "listening on" is printed is not lost); the returned
+/// future resolves when either arrives.
+fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -167,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.validate()?;
             telemetry::init(&config.log);
             let cp = app::start(config, app::Options::default()).await?;
+            let stop = signal();
             if let Some(t) = &cp.generated_admin_token {
                 println!(
                     "Generated an admin token (stored in the data directory as admin.token; shown only now):\n  {t}"
@@ -175,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Roster listening on http://{}", cp.addr);
             let token = cp.shutdown_token();
             tokio::spawn(async move {
-                signal().await;
+                stop.await;
                 token.cancel();
             });
             cp.wait().await
@@ -190,8 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(&config.log);
             let stop = CancellationToken::new();
             let s = stop.clone();
+            let signalled = signal();
             tokio::spawn(async move {
-                signal().await;
+                signalled.await;
                 s.cancel();
             });
             app::run_worker(config, stop).await
@@ -207,6 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             config.validate()?;
             telemetry::init(&config.log);
+            let stop = signal();
             let d = dev::start(
                 config,
                 args.sim_listen,
@@ -216,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string(&d.info)?);
             println!("{}", dev::tour(&d.info));
-            signal().await;
+            stop.await;
             d.shutdown().await
         }
         Command::Admin(args) => {
