@@ -17,8 +17,8 @@ pub(crate) fn healthz() -> Response {
     http::text(StatusCode::OK, "ok\n")
 }
 
-/// Readiness: 200 when requests can be served end to end, 503 (with the reason) otherwise.
-pub(crate) async fn readyz(state: &AppState) -> Response {
+/// Whether requests can be served end to end, and why not.
+async fn readiness(state: &AppState) -> wire::Readiness {
     let store_ok = state.ctx.store.get(Tree::Meta, b"schema").is_ok();
     let backend_ok = tokio::time::timeout(Duration::from_secs(2), state.ctx.backend.ping())
         .await
@@ -28,30 +28,49 @@ pub(crate) async fn readyz(state: &AppState) -> Response {
     let draining = state.workers.draining.load(Ordering::Relaxed);
     let ready = store_ok && backend_ok && workers_ok && !draining;
     let outbox = state.ctx.store.len(Tree::Outbox);
+    wire::Readiness {
+        ready,
+        store: store_ok,
+        queue: wire::QueueHealth {
+            backend: state.ctx.backend.kind().as_str().to_owned(),
+            reachable: backend_ok,
+        },
+        workers: workers_ok,
+        draining,
+        outbox_pending: outbox as u64,
+    }
+}
+
+/// Readiness: 200 when requests can be served end to end, 503 (with the reason) otherwise.
+pub(crate) async fn readyz(state: &AppState) -> Response {
+    let r = readiness(state).await;
     http::json(
-        if ready {
+        if r.ready {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        &wire::Readiness {
-            ready,
-            store: store_ok,
-            queue: wire::QueueHealth {
-                backend: state.ctx.backend.kind().as_str().to_owned(),
-                reachable: backend_ok,
-            },
-            workers: workers_ok,
-            draining,
-            outbox_pending: outbox as u64,
-        },
+        &r,
     )
 }
 
-/// Prometheus metrics.
-pub(crate) fn metrics(state: &AppState) -> Response {
+/// Prometheus metrics. Readiness is checked as each scrape is answered (`roster_ready`, 1 or 0,
+/// and `roster_ready_check{check}` for each of its parts), so an alert can say what `/readyz`
+/// says without a probe of its own.
+pub(crate) async fn metrics(state: &AppState) -> Response {
     match &state.metrics {
         Some(h) => {
+            let r = readiness(state).await;
+            let flag = |ok: bool| if ok { 1.0 } else { 0.0 };
+            metrics::gauge!("roster_ready").set(flag(r.ready));
+            for (check, ok) in [
+                ("store", r.store),
+                ("queue", r.queue.reachable),
+                ("workers", r.workers),
+                ("not_draining", !r.draining),
+            ] {
+                metrics::gauge!("roster_ready_check", "check" => check).set(flag(ok));
+            }
             let mut r = http::text(StatusCode::OK, h.render());
             r.headers_mut().insert(
                 "content-type",

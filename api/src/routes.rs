@@ -589,7 +589,7 @@ fn table() -> Vec<Route> {
             wait!(|s, r, p| health::readyz(s).await))
             .ok::<wire::Readiness>("200", "Ready").ok::<wire::Readiness>("503", "Not ready, with the reason"),
         Route::new(GET, "/metrics", Ops, "metrics", "Prometheus metrics",
-            now!(|s, r, p| health::metrics(s))).text("200", "Prometheus text").text("404", "Metrics are disabled"),
+            wait!(|s, r, p| health::metrics(s).await)).text("200", "Prometheus text").text("404", "Metrics are disabled"),
         Route::new(GET, "/openapi.json", Ops, "openapi", "This document",
             now!(|s, r, p| crate::openapi::serve())).ok::<wire::AdminOk>("200", "OpenAPI 3.1"),
 

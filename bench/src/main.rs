@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 mod conns;
 mod guild;
+mod idle;
 mod sync;
 
 use anyhow::{Context, bail};
@@ -83,6 +84,19 @@ enum Scenario {
         /// Active bans in the index.
         #[arg(long, default_value_t = 1000)]
         bans: usize,
+    },
+    /// What an idle `roster serve` costs: CPU, disk writes, RSS and Redis commands over a quiet
+    /// window after start-up and again after a burst of rank requests, on each backend.
+    Idle {
+        /// Queue backend(s).
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Which,
+        /// Length of each quiet window.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Rank requests in the burst (50 clients).
+        #[arg(long, default_value_t = 2000)]
+        burst: usize,
     },
     /// Game servers long-polling their command queues: enqueue→delivery latency and RSS.
     Servers {
@@ -713,6 +727,11 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             bans,
         } => guild::hotpath(clients, seconds, bans).await,
+        Scenario::Idle {
+            backend,
+            seconds,
+            burst,
+        } => idle::idle(backend, seconds, burst).await,
         Scenario::Servers {
             count,
             commands,

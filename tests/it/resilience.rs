@@ -233,6 +233,20 @@ async fn redis_outage_answers_202_and_applies_after_recovery() {
     let ready = app.request(Method::GET, "/readyz", &[], None).await;
     assert_eq!(ready.status, 503);
     assert_eq!(ready.body["queue"]["reachable"], false);
+    // The same, for Prometheus (the `RosterNotReady` alert).
+    let m = app.request(Method::GET, "/metrics", &[], None).await;
+    let text = m.body.as_str().expect("metrics text");
+    assert!(text.lines().any(|l| l == "roster_ready 0"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "roster_ready_check{check=\"queue\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "roster_ready_check{check=\"store\"} 1"),
+        "{text}"
+    );
     assert_eq!(app.sim.rank(GROUP, 101), 1);
     app.redis.as_mut().unwrap().restart();
     let done = app.wait_job(&job).await;
@@ -240,6 +254,9 @@ async fn redis_outage_answers_202_and_applies_after_recovery() {
     assert_eq!(app.sim.rank(GROUP, 101), 10);
     let ready = app.request(Method::GET, "/readyz", &[], None).await;
     assert_eq!(ready.status, 200, "{:?}", ready.body);
+    let m = app.request(Method::GET, "/metrics", &[], None).await;
+    let text = m.body.as_str().expect("metrics text");
+    assert!(text.lines().any(|l| l == "roster_ready 1"), "{text}");
     app.finish().await;
 }
 

@@ -163,8 +163,7 @@ async fn supervise(
                 boxed(worker.run_until(stop_signal(apalis_stop.clone())))
             }
             Source::Redis(b) => {
-                let wake = b.register_worker(queue, d.inflight.clone(), SLOTS_PER_WORKER);
-                let storage = b.storage(queue).poll_with_stream(wake);
+                let storage = b.worker_backend(queue, d.inflight.clone(), SLOTS_PER_WORKER);
                 let worker = WorkerBuilder::new(name.as_str())
                     .backend(storage)
                     .data(d.clone())

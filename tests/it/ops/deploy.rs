@@ -23,6 +23,7 @@ const ONLY_ON_FAILURE_OR_LATER: &[&str] = &[
     "roster_sweep_removed_total",
     "roster_sweep_seconds",
     "roster_worker_restarts_total",
+    "roster_queue_heartbeat_failures_total",
     "roster_job_interruptions_total",
     "roster_job_retries_total",
     "roster_upstream_local_throttle_total",

@@ -2,4 +2,5 @@
 
 mod deploy;
 mod health;
+mod idle;
 mod metrics;

@@ -10,6 +10,7 @@
 //! - **turns**: per subject, the highest sequence finished, and the jobs parked until theirs
 //!   (see [`super::order`]).
 
+mod beats;
 pub mod redis;
 pub mod sqlite;
 pub mod sqlite_worker;

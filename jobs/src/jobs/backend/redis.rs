@@ -16,6 +16,10 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
+use apalis_core::backend::{Backend, BackendConfig, WireFormatBackend};
+use apalis_core::worker::context::WorkerContext;
 use apalis_redis::{Client, ConnectionManager, RedisStorage};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -23,6 +27,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManagerConfig;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::beats::{self, Live, Member};
 use super::wake::{Notifier, WakeStream};
 use super::{AttemptStart, BackendKind, Parked, QueueBackend, QueueError, ReceivedOutcome};
 use crate::config::QueueConfig;
@@ -124,6 +129,9 @@ pub struct RedisBackend {
     notifier: Notifier,
     /// Names this process's announcements, so its own subscriber skips them.
     sender: Arc<str>,
+    /// This process's live workers, whose heartbeats one task writes (see [`super::beats`]).
+    live: Live,
+    /// Stops the wake relay and the heartbeats with the last clone.
     _subscriber: Arc<DropGuard>,
 }
 
@@ -167,14 +175,53 @@ impl RedisBackend {
             sender.clone(),
             stop.clone(),
         ));
+        let live = Live::default();
+        let beat = Beat {
+            conn: conn.clone(),
+            notifier: notifier.clone(),
+            sender: sender.clone(),
+            orphaned_after: config.heartbeat_interval * config.missed_heartbeats,
+        };
+        tokio::spawn(beats::run(
+            live.clone(),
+            config.heartbeat_interval,
+            stop.clone(),
+            "redis",
+            move |workers| {
+                let beat = beat.clone();
+                async move { beat.run(workers).await.map_err(|e| e.to_string()) }
+            },
+        ));
         Ok(Self {
             conn,
             blocking,
             config: config.clone(),
             notifier,
             sender,
+            live,
             _subscriber: Arc::new(stop.drop_guard()),
         })
+    }
+
+    /// The apalis backend of a worker of `queue` running up to `capacity` tasks (`busy` of
+    /// them now), woken on pushes by any process (see [`RedisWorkerBackend`]).
+    pub fn worker_backend(
+        &self,
+        queue: &str,
+        busy: Arc<std::sync::atomic::AtomicUsize>,
+        capacity: usize,
+    ) -> RedisWorkerBackend {
+        let wake = self.register_worker(queue, busy, capacity);
+        let storage = RedisStorage::new(self.conn.clone()).with_config(
+            self.apalis_config(queue)
+                .heartbeat_interval(beats::APALIS_HEARTBEAT),
+        );
+        RedisWorkerBackend {
+            inner: storage.poll_with_stream(wake),
+            queue: queue.to_owned(),
+            live: self.live.clone(),
+            member: None,
+        }
     }
 
     /// Registers a worker of this process (running up to `capacity` tasks, `busy` now) for
@@ -317,14 +364,7 @@ impl QueueBackend for RedisBackend {
     }
 
     async fn announce(&self, queue: &str, tasks: usize) -> Result<(), QueueError> {
-        self.notifier.notify(Some(queue), tasks);
-        let _: i64 = self
-            .conn
-            .clone()
-            .publish(WAKE_CHANNEL, wake_message(tasks, queue, &self.sender))
-            .await
-            .map_err(err)?;
-        Ok(())
+        announce(&self.conn, &self.notifier, &self.sender, queue, tasks).await
     }
 
     async fn begin_attempt(&self, job: JobId, generation: u32) -> Result<AttemptStart, QueueError> {
@@ -685,6 +725,192 @@ impl QueueBackend for RedisBackend {
 /// The `roster:wake` message: `<tasks> <queue> <sender>`.
 fn wake_message(tasks: usize, queue: &str, sender: &str) -> String {
     format!("{tasks} {queue} {sender}")
+}
+
+/// Announces `tasks` pushed to `queue`: to this process's workers, and to other processes'
+/// through `PUBLISH roster:wake`.
+async fn announce(
+    conn: &ConnectionManager,
+    notifier: &Notifier,
+    sender: &str,
+    queue: &str,
+    tasks: usize,
+) -> Result<(), QueueError> {
+    notifier.notify(Some(queue), tasks);
+    let _: i64 = conn
+        .clone()
+        .publish(WAKE_CHANNEL, wake_message(tasks, queue, sender))
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+/// One heartbeat for this process's live workers on every queue, in one script: each
+/// registered worker's `last_seen` (a worker whose registration was already taken as dead stays
+/// so: its next fetch fails and apalis rebuilds it under a new name), then, as apalis'
+/// `reenqueue_orphaned.lua` does, the tasks of workers silent since `ARGV[2]` pushed back and
+/// those workers removed.
+///
+/// `KEYS`: per queue, its workers set, active list, signal list and in-flight prefix. `ARGV`:
+/// now and the silence cut-off (seconds), then per queue a count and that many worker names.
+/// Returns, per queue, the tasks handed back.
+const BEAT: &str = r"
+local now = tonumber(ARGV[1])
+local cutoff = tonumber(ARGV[2])
+local a = 3
+local out = {}
+for q = 0, #KEYS / 4 - 1 do
+  local workers, active, signal, inflight = KEYS[q * 4 + 1], KEYS[q * 4 + 2], KEYS[q * 4 + 3], KEYS[q * 4 + 4]
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for i = 1, n do
+    redis.call('ZADD', workers, 'XX', now, ARGV[a])
+    a = a + 1
+  end
+  local handed = 0
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', workers, 0, cutoff)) do
+    local key = inflight .. ':' .. w
+    local tasks = redis.call('SMEMBERS', key)
+    for i = 1, #tasks, 1000 do
+      redis.call('RPUSH', active, unpack(tasks, i, math.min(i + 999, #tasks)))
+    end
+    handed = handed + #tasks
+    redis.call('DEL', key)
+    redis.call('ZREM', workers, w)
+  end
+  if handed > 0 then
+    redis.call('DEL', signal)
+    redis.call('LPUSH', signal, 1)
+  end
+  out[q + 1] = handed
+end
+return out";
+
+/// What the process-wide heartbeat needs (not the backend itself: its clones keep the beat
+/// running).
+#[derive(Clone)]
+struct Beat {
+    conn: ConnectionManager,
+    notifier: Notifier,
+    sender: Arc<str>,
+    orphaned_after: Duration,
+}
+
+impl Beat {
+    async fn run(&self, workers: Vec<(String, String)>) -> Result<(), QueueError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(BEAT));
+        let now = chrono::Utc::now().timestamp().max(0);
+        let cutoff = now - self.orphaned_after.as_secs() as i64;
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.arg(now).arg(cutoff);
+        for q in QUEUES {
+            let cfg = apalis_redis::Config::default().queue(q);
+            inv.key(cfg.workers_set())
+                .key(cfg.active_jobs_list())
+                .key(cfg.signal_list())
+                .key(cfg.inflight_jobs_set());
+            let names: Vec<&str> = workers
+                .iter()
+                .filter(|(queue, _)| queue == q)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            inv.arg(names.len());
+            for n in names {
+                inv.arg(n);
+            }
+        }
+        let handed: Vec<u64> = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        let handed: Vec<(String, u64)> =
+            QUEUES.iter().map(|q| (*q).to_owned()).zip(handed).collect();
+        let mut announced = Vec::new();
+        beats::handed_back(&handed, |queue, tasks| {
+            announced.push((queue.to_owned(), tasks))
+        });
+        for (queue, tasks) in announced {
+            announce(&self.conn, &self.notifier, &self.sender, &queue, tasks).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One worker's backend for one queue: apalis-redis' storage, woken by Roster's wake stream
+/// (pushes in any process, the queue's fallback tick), its heartbeat written by the process-wide
+/// beat (see [`super::beats`]).
+pub struct RedisWorkerBackend {
+    inner: PollWith<RedisStorage<serde_json::Value>, StreamStrategy<WakeStream>>,
+    queue: String,
+    live: Live,
+    /// This worker among the live ones, once it has been polled.
+    member: Option<Member>,
+}
+
+impl std::fmt::Debug for RedisWorkerBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWorkerBackend")
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backend for RedisWorkerBackend {
+    type Task = apalis_redis::RedisTask;
+    type Error = apalis_redis::Error;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.member.is_none() {
+            self.member = Some(self.live.join(&self.queue, worker.name()));
+        }
+        self.inner.poll_ready(cx, worker)
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Option<Result<Self::Task, Self::Error>>> {
+        self.inner.poll_next(cx, worker)
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_close(cx, worker)
+    }
+}
+
+impl BackendConfig for RedisWorkerBackend {
+    type Args = serde_json::Value;
+    type Id = <RedisStorage<serde_json::Value> as BackendConfig>::Id;
+    type Kind = <RedisStorage<serde_json::Value> as BackendConfig>::Kind;
+    type Config = <RedisStorage<serde_json::Value> as BackendConfig>::Config;
+    type Layer = <RedisStorage<serde_json::Value> as BackendConfig>::Layer;
+
+    fn config(&self) -> &Self::Config {
+        self.inner.config()
+    }
+
+    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
+        self.inner.middleware(worker)
+    }
+}
+
+impl WireFormatBackend for RedisWorkerBackend {
+    type Codec = <RedisStorage<serde_json::Value> as WireFormatBackend>::Codec;
+    type Compact = <RedisStorage<serde_json::Value> as WireFormatBackend>::Compact;
+
+    fn codec(&self) -> &Self::Codec {
+        self.inner.codec()
+    }
 }
 
 /// Reads a `roster:wake` message: tasks, queue and sender; a bare count (from an older

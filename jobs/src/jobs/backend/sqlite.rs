@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::sqlite_worker::{Conn, Jobs, SqliteWorkerBackend};
 use super::wake::{Notifier, WakeStream};
@@ -300,8 +301,8 @@ pub struct SqliteBackend {
     /// Rows in `roster_parked`, changed only under the ledger connection's lock: while none are
     /// parked, a finish does not look for any.
     parked: Arc<std::sync::atomic::AtomicUsize>,
-    /// The workers' heartbeats, written together (see [`super::sqlite_worker::Beats`]).
-    beats: super::sqlite_worker::Beats,
+    /// This process's live workers, whose heartbeats one task writes (see [`super::beats`]).
+    live: super::beats::Live,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -398,7 +399,7 @@ impl SqliteBackend {
         let runtime = QueueRuntime::new()?;
         runtime.handle().spawn(checkpoint(path.to_path_buf()));
         runtime.handle().spawn(checkpoint(ledger_path));
-        Ok(Self {
+        let backend = Self {
             jobs,
             ledger,
             config: config.clone(),
@@ -407,8 +408,33 @@ impl SqliteBackend {
             leases: Arc::default(),
             runtime: Arc::new(runtime),
             parked: Arc::new(std::sync::atomic::AtomicUsize::new(parked)),
-            beats: Default::default(),
-        })
+            live: Default::default(),
+        };
+        // The workers' heartbeats, until the queue's runtime shuts down with the last clone.
+        let beat = backend.jobs_for(QUEUES[0]);
+        backend.runtime.handle().spawn(super::beats::run(
+            backend.live.clone(),
+            config.heartbeat_interval,
+            CancellationToken::new(),
+            "sqlite",
+            move |workers| {
+                let beat = beat.clone();
+                async move {
+                    let names: Vec<String> = workers.into_iter().map(|(_, n)| n).collect();
+                    beat.beat(&names).await.map_err(|e| e.to_string())
+                }
+            },
+        ));
+        Ok(backend)
+    }
+
+    /// apalis' persistence operations for `queue`.
+    fn jobs_for(&self, queue: &str) -> Jobs {
+        Jobs {
+            conn: self.jobs.0.clone(),
+            config: self.apalis_config(queue),
+            notifier: self.notifier.clone(),
+        }
     }
 
     /// The runtime the queue file is used from: this backend's workers run on it (see
@@ -452,13 +478,7 @@ impl SqliteBackend {
         capacity: usize,
     ) -> SqliteWorkerBackend {
         let wake = self.register_worker(queue, busy, capacity);
-        let jobs = Jobs {
-            conn: self.jobs.0.clone(),
-            config: self.apalis_config(queue),
-            notifier: self.notifier.clone(),
-            beats: self.beats.clone(),
-        };
-        SqliteWorkerBackend::new(jobs, wake)
+        SqliteWorkerBackend::new(self.jobs_for(queue), wake, self.live.clone())
     }
 
     /// The apalis configuration for `queue`.

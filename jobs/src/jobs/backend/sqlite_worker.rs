@@ -15,14 +15,13 @@
 //!   a ping), and a single statement (a fetch, an acknowledgement) runs without `BEGIN` and
 //!   `COMMIT` around it: each is atomic by itself.
 //!
-//! Everything else (registration, heartbeats, orphan recovery, acknowledgements, the task's
-//! wire format) is apalis-sqlite's, through its public queries, so the file stays readable by
-//! apalis' own tools.
+//! - **Heartbeats once per process**, not once per worker (see [`super::beats`]).
+//!
+//! Everything else (registration, orphan recovery, acknowledgements, the task's wire format) is
+//! apalis-sqlite's, through its public queries, so the file stays readable by apalis' own tools.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use apalis_core::backend::persistence::{Persisted, Persistence, State, TaskEvent};
 use apalis_core::backend::{Backend, BackendConfig, WorkerFilter};
@@ -35,6 +34,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use sqlx::SqliteConnection;
 
+use super::beats::{self, Live, Member};
 use super::wake::{Notifier, Wake, WakeStream};
 
 /// The queue file's one connection.
@@ -46,7 +46,6 @@ pub(super) struct Jobs {
     pub(super) conn: Conn,
     pub(super) config: apalis_sqlite::Config,
     pub(super) notifier: Notifier,
-    pub(super) beats: Beats,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -69,10 +68,10 @@ impl Jobs {
 }
 
 impl Jobs {
-    /// One heartbeat for every worker of this process (`names`, all queues): their
+    /// The heartbeat of every live worker of this process (`names`, all queues): their
     /// `last_seen` in one statement, then orphan recovery on every queue, in one transaction.
-    /// Returns the tasks handed back, per queue.
-    async fn beat(&self, names: &[String]) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
+    /// Tasks handed back are announced.
+    pub(super) async fn beat(&self, names: &[String]) -> Result<(), sqlx::Error> {
         let mut conn = self.conn.lock().await;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in names.chunks(400) {
@@ -92,59 +91,14 @@ impl Jobs {
         for queue in crate::jobs::QUEUES {
             let n =
                 queries::reenqueue_orphaned(&mut *tx, dead_for, queue, &WorkerFilter::None).await?;
-            requeued.push((queue, n));
+            requeued.push((queue.to_owned(), n));
         }
         tx.commit().await?;
-        Ok(requeued)
-    }
-}
-
-/// The heartbeats of every worker of this process on the queue file, written together.
-///
-/// apalis has each worker write its own heartbeat (and look for orphans) every
-/// `queue.heartbeat_interval`: with dozens of small workers that was some 44 write transactions
-/// a second on an idle queue file (about 0.4 MB/s of disk writes). Here a worker's heartbeat
-/// only records that it is alive, in memory; about once an interval, one of them writes every
-/// live worker's `last_seen` and recovers orphans on every queue, in one transaction (so
-/// `last_seen` is at most about an interval old, as before, and orphans are looked for as often).
-/// A worker counts as live while it heartbeats (it is left out once it has been silent for an
-/// interval and a half), so the `last_seen` of a worker that dies in a live process stops at most
-/// an interval after its own last beat, and its tasks are handed back within
-/// `heartbeat_interval × missed_heartbeats` of that.
-#[derive(Clone, Default)]
-pub(super) struct Beats(Arc<parking_lot::Mutex<BeatState>>);
-
-#[derive(Default)]
-struct BeatState {
-    /// When the last shared beat began.
-    last: Option<Instant>,
-    /// Workers and when each last heartbeat.
-    heard: HashMap<String, Instant>,
-}
-
-impl Beats {
-    /// Records `worker`'s heartbeat; when a shared beat is due, returns every live worker's
-    /// name (the caller writes it).
-    fn due(&self, worker: &str, interval: Duration) -> Option<Vec<String>> {
-        let now = Instant::now();
-        let mut s = self.0.lock();
-        s.heard.insert(worker.to_owned(), now);
-        // Workers beat every `interval`, each on its own schedule: the first of them past nine
-        // tenths of an interval writes for all, so the shared beat runs about once an interval.
-        if s.last
-            .is_some_and(|t| now.duration_since(t) < interval * 9 / 10)
-        {
-            return None;
-        }
-        s.last = Some(now);
-        let window = interval + interval / 2;
-        s.heard.retain(|_, at| now.duration_since(*at) <= window);
-        Some(s.heard.keys().cloned().collect())
-    }
-
-    /// The shared beat failed: the next heartbeat writes again.
-    fn failed(&self) {
-        self.0.lock().last = None;
+        drop(conn);
+        beats::handed_back(&requeued, |queue, tasks| {
+            self.notifier.notify(Some(queue), tasks)
+        });
+        Ok(())
     }
 }
 
@@ -170,27 +124,9 @@ impl Persistence for Jobs {
         Ok(())
     }
 
-    async fn heartbeat(&mut self, worker: &WorkerContext) -> Result<(), Self::Error> {
-        let interval = self.config.heartbeat_interval;
-        let Some(names) = self.beats.due(worker.name(), interval) else {
-            // A beat of this process wrote this worker's heartbeat moments ago.
-            return Ok(());
-        };
-        let written = self.beat(&names).await;
-        if written.is_err() {
-            self.beats.failed();
-        }
-        let requeued = written?;
-        for (queue, tasks) in requeued {
-            if tasks > 0 {
-                tracing::warn!(
-                    queue,
-                    tasks,
-                    "handed back tasks of a worker that stopped heartbeating"
-                );
-                self.notifier.notify(Some(queue), tasks as usize);
-            }
-        }
+    /// Called by apalis every [`beats::APALIS_HEARTBEAT`]: the process-wide beat writes every
+    /// live worker's heartbeat (see [`super::beats`]).
+    async fn heartbeat(&mut self, _: &WorkerContext) -> Result<(), Self::Error> {
         Ok(())
     }
 
@@ -295,6 +231,9 @@ pub struct SqliteWorkerBackend {
     /// The fetch in flight took one owed fetch from the backlog: given back if it fails or is
     /// dropped.
     owed: bool,
+    /// This process's live workers, and this one among them once it has been polled.
+    live: Live,
+    member: Option<Member>,
 }
 
 impl std::fmt::Debug for SqliteWorkerBackend {
@@ -307,7 +246,7 @@ impl std::fmt::Debug for SqliteWorkerBackend {
 }
 
 impl SqliteWorkerBackend {
-    pub(super) fn new(jobs: Jobs, wake: WakeStream) -> Self {
+    pub(super) fn new(jobs: Jobs, wake: WakeStream, live: Live) -> Self {
         Self {
             persisted: Persisted::new(jobs),
             wake,
@@ -315,6 +254,8 @@ impl SqliteWorkerBackend {
             sweep: false,
             sweep_later: false,
             owed: false,
+            live,
+            member: None,
         }
     }
 
@@ -332,8 +273,12 @@ impl Backend for SqliteWorkerBackend {
         cx: &mut Context<'_>,
         worker: &WorkerContext,
     ) -> Poll<Result<(), Self::Error>> {
-        let heartbeat = self.persisted.config.heartbeat_interval;
-        self.persisted.poll_ready(cx, worker, heartbeat)
+        if self.member.is_none() {
+            let queue = self.persisted.config.queue.to_string();
+            self.member = Some(self.live.join(&queue, worker.name()));
+        }
+        self.persisted
+            .poll_ready(cx, worker, beats::APALIS_HEARTBEAT)
     }
 
     /// Called by apalis when this worker has a free slot.
@@ -554,31 +499,66 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// One shared beat per interval writes for every live worker; a worker silent for an
-    /// interval and a half is no longer kept alive by the others.
-    #[test]
-    fn heartbeats_are_written_together_and_silent_workers_drop_out() {
-        let beats = Beats::default();
-        let interval = Duration::from_millis(200);
-        assert_eq!(beats.due("a", interval), Some(vec!["a".to_owned()]));
-        // Within the interval: recorded, not written.
-        assert_eq!(beats.due("b", interval), None);
-        assert_eq!(beats.due("a", interval), None);
-        std::thread::sleep(interval);
-        let mut names = beats
-            .due("b", interval)
-            .expect("due again after an interval");
-        names.sort();
-        assert_eq!(names, ["a", "b"]);
-        // `a` stops; `b` carries on: after an interval and a half, `a` is left out.
-        for _ in 0..2 {
-            std::thread::sleep(interval);
-            beats.due("b", interval);
+    /// The process's beat keeps a live worker's claims, and hands back, and announces, the task
+    /// of a worker that stopped inside the live process, within `interval × missed`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_worker_s_task_is_handed_back_and_a_live_one_s_kept() {
+        let dir = std::env::temp_dir().join(format!("roster-beat-{}", ulid::Ulid::generate()));
+        let config = QueueConfig {
+            poll_interval: Duration::from_secs(24 * 3600),
+            heartbeat_interval: Duration::from_secs(1),
+            missed_heartbeats: 2,
+            ..QueueConfig::default()
+        };
+        let b = SqliteBackend::open(&dir.join("queue.sqlite3"), &config)
+            .await
+            .expect("open");
+        let q = QUEUES[0];
+        let mut claimed = Vec::new();
+        let mut backends = Vec::new();
+        for name in ["live", "stops"] {
+            let task = ulid::Ulid::generate();
+            let envelope = super::super::sqlite::test_envelope(serde_json::json!({}));
+            b.push(q, task, &envelope).await.expect("push");
+            let mut wb = b.worker_backend(q, Arc::default(), 2);
+            let ctx = WorkerContext::new(name);
+            // Registers the worker (apalis' loop) and counts it live.
+            futures::future::poll_fn(|cx| wb.poll_ready(cx, &ctx))
+                .await
+                .expect("ready");
+            let mut jobs: Jobs = (*wb.persisted).clone();
+            let got = jobs.fetch_next(&ctx).await.expect("fetch");
+            assert_eq!(got.len(), 1);
+            claimed.push(got[0].task_id().expect("id").to_string());
+            backends.push(wb);
         }
-        std::thread::sleep(interval);
-        assert_eq!(beats.due("b", interval), Some(vec!["b".to_owned()]));
-        // A failed write is retried by the next heartbeat.
-        beats.failed();
-        assert_eq!(beats.due("b", interval), Some(vec!["b".to_owned()]));
+        let jobs: Jobs = (*backends[0].persisted).clone();
+        let lock_by = |id: String| {
+            let jobs = jobs.clone();
+            async move {
+                sqlx::query_scalar::<_, Option<String>>("SELECT lock_by FROM Jobs WHERE id = ?1")
+                    .bind(id)
+                    .fetch_one(&mut *jobs.conn.lock().await)
+                    .await
+                    .expect("row")
+            }
+        };
+        let backlog = backends[0].wake.backlog_len();
+        // The second worker stops (its backend is dropped, as when apalis' loop ends).
+        drop(backends.pop());
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while lock_by(claimed[1].clone()).await.is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stopped worker's task was not handed back"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(backends[0].wake.backlog_len(), backlog + 1, "and announced");
+        // Two more intervals: the live worker's claim stands.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(lock_by(claimed[0].clone()).await.as_deref(), Some("live"));
+        drop(backends);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

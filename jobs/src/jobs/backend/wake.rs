@@ -6,7 +6,9 @@
 //! backend notifies pushes by itself. So Roster feeds every worker a [`WakeStream`] that:
 //! - fires when tasks were pushed, in this process ([`Notifier::notify`]) or in another one (a
 //!   `PUBLISH roster:wake` relayed into the notifier by [`super::RedisBackend`]);
-//! - fires on a fallback tick (`queue.poll_interval`), for anything missed;
+//! - fires on a fallback tick (`queue.poll_interval`), for anything missed: one tick per queue and
+//!   process, not one per worker (one worker of each queue holds the tick and hands it on when it
+//!   stops), so an idle process fetches three times per interval whatever its worker count;
 //! - and re-wakes itself whenever it fires, so a signal consumed while a fetch was in flight
 //!   still causes one more fetch.
 //!
@@ -45,12 +47,31 @@ pub enum Wake {
     Tick,
 }
 
+/// What a worker's channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Tasks were pushed.
+    Pushed,
+    /// The queue's fallback tick, passed on by the worker holding it while it was full.
+    Tick,
+    /// This worker holds its queue's fallback tick from now on (the one that held it stopped).
+    Ticker,
+}
+
 /// A stream that yields whenever the worker should look for tasks.
 #[derive(Debug)]
 pub struct WakeStream {
-    rx: Option<mpsc::UnboundedReceiver<()>>,
+    rx: Option<mpsc::UnboundedReceiver<Signal>>,
+    /// While this worker holds its queue's fallback tick.
     tick: Option<tokio::time::Interval>,
+    fallback: Duration,
     backlog: Arc<AtomicUsize>,
+    /// This worker in the notifier, and its queue and slots.
+    id: u64,
+    queue: String,
+    busy: Arc<AtomicUsize>,
+    capacity: usize,
+    notifier: Notifier,
 }
 
 impl WakeStream {
@@ -75,6 +96,21 @@ impl WakeStream {
     pub fn backlog_len(&self) -> usize {
         self.backlog.load(Ordering::Acquire)
     }
+
+    /// Whether this worker holds its queue's fallback tick.
+    pub fn holds_tick(&self) -> bool {
+        self.tick.is_some()
+    }
+}
+
+/// The fallback tick, first firing at a random point of its first interval (so the ticks of
+/// several processes, or of a worker that just took the tick over, do not line up).
+fn fallback_tick(every: Duration) -> tokio::time::Interval {
+    let every = every.max(Duration::from_millis(1));
+    let offset = every.mul_f64(rand::random::<f64>());
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
 
 impl Stream for WakeStream {
@@ -86,7 +122,15 @@ impl Stream for WakeStream {
         if let Some(rx) = this.rx.as_mut() {
             loop {
                 match rx.poll_next_unpin(cx) {
-                    Poll::Ready(Some(())) => fired = Some(Wake::Pushed),
+                    Poll::Ready(Some(Signal::Pushed)) => {
+                        fired = fired.or(Some(Wake::Pushed));
+                    }
+                    Poll::Ready(Some(Signal::Tick)) => fired = Some(Wake::Tick),
+                    Poll::Ready(Some(Signal::Ticker)) => {
+                        if this.tick.is_none() {
+                            this.tick = Some(fallback_tick(this.fallback));
+                        }
+                    }
                     Poll::Ready(None) => {
                         this.rx = None;
                         break;
@@ -98,7 +142,12 @@ impl Stream for WakeStream {
         if let Some(t) = this.tick.as_mut()
             && t.poll_tick(cx).is_ready()
         {
-            fired = Some(Wake::Tick);
+            if this.busy.load(Ordering::Relaxed) < this.capacity {
+                fired = Some(Wake::Tick);
+            } else {
+                // Full: a worker of the queue with a free slot looks instead.
+                this.notifier.pass_tick(&this.queue, this.id);
+            }
         }
         if fired.is_some() {
             // apalis-redis ignores a strategy's Ready; wake ourselves so the worker polls again.
@@ -111,15 +160,28 @@ impl Stream for WakeStream {
     }
 }
 
+impl Drop for WakeStream {
+    fn drop(&mut self) {
+        self.notifier.leave(&self.queue, self.id);
+    }
+}
+
 /// Most tasks a queue's backlog counts: past it, ticks find the rest.
 const BACKLOG_CAP: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Slot {
+    id: u64,
     queue: String,
-    tx: mpsc::UnboundedSender<()>,
+    tx: mpsc::UnboundedSender<Signal>,
     busy: Arc<AtomicUsize>,
     capacity: usize,
+}
+
+impl Slot {
+    fn free(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) < self.capacity
+    }
 }
 
 /// Wakes this process's idle workers.
@@ -127,10 +189,14 @@ struct Slot {
 pub struct Notifier {
     slots: Arc<Mutex<Vec<Slot>>>,
     cursor: Arc<AtomicUsize>,
-    /// Workers registered so far, per queue.
-    registrations: Arc<Mutex<HashMap<String, usize>>>,
+    /// Ids for registered workers.
+    next_id: Arc<std::sync::atomic::AtomicU64>,
+    /// Per queue, the worker holding its fallback tick.
+    tickers: Arc<Mutex<HashMap<String, u64>>>,
     /// Fetches owed to announced tasks, per queue (when counting).
     backlogs: Arc<Mutex<HashMap<String, Arc<AtomicUsize>>>>,
+    /// Queues that have had a worker registered.
+    queues: Arc<Mutex<std::collections::BTreeSet<String>>>,
     counting: bool,
 }
 
@@ -144,7 +210,8 @@ impl Notifier {
     }
 
     /// Registers a worker of `queue` running up to `capacity` tasks, `busy` of which are running
-    /// now, and returns its wake stream (with a fallback tick of `fallback`).
+    /// now, and returns its wake stream. The queue's first worker holds its fallback tick (every
+    /// `fallback`); when it stops, another worker of the queue takes the tick over.
     pub fn register(
         &self,
         queue: &str,
@@ -153,31 +220,74 @@ impl Notifier {
         fallback: Duration,
     ) -> WakeStream {
         let (tx, rx) = mpsc::unbounded();
-        self.slots.lock().push(Slot {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let capacity = capacity.max(1);
+        // Slots first, then the ticker: the lock order of `leave`.
+        let mut slots = self.slots.lock();
+        slots.push(Slot {
+            id,
             queue: queue.to_owned(),
             tx,
-            busy,
-            capacity: capacity.max(1),
+            busy: busy.clone(),
+            capacity,
         });
-        // Every eighth worker ticks at the configured interval, the others ten times slower:
-        // one fetch per tick per worker is what idling costs, and one ticking worker per eight
-        // is plenty to catch a missed wake-up. Counted per queue, so every queue has one.
-        let n = {
-            let mut r = self.registrations.lock();
-            let n = r.entry(queue.to_owned()).or_default();
-            *n += 1;
-            *n - 1
+        let holds_tick = {
+            let mut t = self.tickers.lock();
+            match t.get(queue) {
+                Some(_) => false,
+                None => {
+                    t.insert(queue.to_owned(), id);
+                    true
+                }
+            }
         };
-        let fallback =
-            fallback.max(Duration::from_millis(1)) * if n.is_multiple_of(8) { 1 } else { 10 };
-        // Spread the ticks of many workers instead of firing them together.
-        let offset = fallback.mul_f64(rand::random::<f64>());
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, fallback);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        drop(slots);
+        self.queues.lock().insert(queue.to_owned());
         WakeStream {
             rx: Some(rx),
-            tick: Some(tick),
+            tick: holds_tick.then(|| fallback_tick(fallback)),
+            fallback,
             backlog: self.backlog(queue),
+            id,
+            queue: queue.to_owned(),
+            busy,
+            capacity,
+            notifier: self.clone(),
+        }
+    }
+
+    /// Worker `id` of `queue` stopped: it wakes no more, and the tick it held (or was handed
+    /// and had not taken up yet) goes to another worker of the queue, or to the next one to
+    /// register.
+    fn leave(&self, queue: &str, id: u64) {
+        let mut slots = self.slots.lock();
+        slots.retain(|s| s.id != id && !s.tx.is_closed());
+        let mut tickers = self.tickers.lock();
+        if tickers.get(queue) != Some(&id) {
+            return;
+        }
+        tickers.remove(queue);
+        for s in slots.iter().filter(|s| s.queue == queue) {
+            if s.tx.unbounded_send(Signal::Ticker).is_ok() {
+                tickers.insert(queue.to_owned(), s.id);
+                return;
+            }
+        }
+    }
+
+    /// The tick of `queue` fired while worker `from`, which holds it, was full: one worker of
+    /// the queue with a free slot looks instead (nobody if all are full: each fetches again as
+    /// it frees a slot, or at the next tick).
+    fn pass_tick(&self, queue: &str, from: u64) {
+        let slots = self.slots.lock();
+        let n = slots.len();
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let s = &slots[(start + i) % n];
+            if s.queue == queue && s.id != from && s.free() {
+                let _ = s.tx.unbounded_send(Signal::Tick);
+                return;
+            }
         }
     }
 
@@ -212,7 +322,7 @@ impl Notifier {
     /// slot.
     pub fn notify(&self, queue: Option<&str>, tasks: usize) {
         let Some(queue) = queue else {
-            let queues: Vec<String> = self.registrations.lock().keys().cloned().collect();
+            let queues: Vec<String> = self.queues.lock().iter().cloned().collect();
             for q in queues {
                 self.notify(Some(&q), tasks);
             }
@@ -238,8 +348,8 @@ impl Notifier {
         let mut woken = 0;
         for i in 0..n {
             let slot = &slots[(start + i) % n];
-            if slot.queue == queue && slot.busy.load(Ordering::Relaxed) < slot.capacity {
-                let _ = slot.tx.unbounded_send(());
+            if slot.queue == queue && slot.free() {
+                let _ = slot.tx.unbounded_send(Signal::Pushed);
                 woken += 1;
                 if woken >= wake {
                     return;
@@ -314,13 +424,85 @@ mod tests {
         assert_eq!(c.backlog_len(), 4);
     }
 
+    /// Fires of `w` now (polled without waiting).
+    fn fires(w: &mut WakeStream) -> Vec<Wake> {
+        use futures::FutureExt;
+        let mut out = Vec::new();
+        while let Some(Some(f)) = w.next().now_or_never() {
+            out.push(f);
+        }
+        out
+    }
+
+    /// One worker per queue ticks, whatever the worker count; a full holder passes its tick to
+    /// a worker with a free slot; a holder that stops hands the tick on.
+    #[tokio::test(start_paused = true)]
+    async fn one_tick_per_queue_handed_on_when_its_holder_stops() {
+        let n = Notifier::default();
+        let busy: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+        let mut a: Vec<WakeStream> = busy
+            .iter()
+            .map(|b| n.register("a", b.clone(), 1, Duration::from_secs(1)))
+            .collect();
+        let mut b = n.register("b", Arc::default(), 1, Duration::from_secs(1));
+        assert_eq!(
+            a.iter().map(WakeStream::holds_tick).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        assert!(b.holds_tick(), "every queue has its own tick");
+
+        let mut ticks = [0usize; 4];
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            for (i, w) in a.iter_mut().chain(std::iter::once(&mut b)).enumerate() {
+                ticks[i] += fires(w).iter().filter(|f| **f == Wake::Tick).count();
+            }
+        }
+        assert_eq!(ticks, [10, 0, 0, 10], "one tick per interval per queue");
+
+        // The holder is full: one free worker of its queue looks instead.
+        busy[0].store(1, Ordering::Relaxed);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(fires(&mut a[0]).is_empty());
+        let passed: usize = a[1..].iter_mut().map(|w| fires(w).len()).sum();
+        assert_eq!(passed, 1);
+
+        // The holder stops: another worker of the queue takes the tick over.
+        a.remove(0);
+        for w in &mut a {
+            fires(w);
+        }
+        assert_eq!(a.iter().filter(|w| w.holds_tick()).count(), 1);
+        let mut after = 0;
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            after += a.iter_mut().map(|w| fires(w).len()).sum::<usize>();
+        }
+        assert!((4..=5).contains(&after), "{after} ticks in 5 intervals");
+
+        // The holder stops, and so does the worker it handed the tick to, before taking it up;
+        // then the queue's last worker: the next one to register holds the tick.
+        for _ in 0..2 {
+            a.push(n.register("a", Arc::default(), 1, Duration::from_secs(1)));
+        }
+        let holder = a.iter().position(WakeStream::holds_tick).expect("a holder");
+        a.remove(holder);
+        a.remove(0);
+        assert!(!a[0].holds_tick());
+        fires(&mut a[0]);
+        assert!(a[0].holds_tick(), "handed on past the worker that stopped");
+        drop(a);
+        let c = n.register("a", Arc::default(), 1, Duration::from_secs(1));
+        assert!(c.holds_tick());
+    }
+
     fn woken(rx: &mut WakeStream) -> bool {
         let Some(rx) = rx.rx.as_mut() else {
             return false;
         };
         let mut any = false;
-        while let Ok(()) = rx.try_recv() {
-            any = true;
+        while let Ok(s) = rx.try_recv() {
+            any |= s != Signal::Ticker;
         }
         any
     }
