@@ -84,11 +84,7 @@ async fn window(
 #[expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 pub(crate) async fn idle(backend: Which, seconds: u64, burst: usize) -> anyhow::Result<()> {
     let bin = roster_binary()?;
-    let backends: &[&str] = match backend {
-        Which::Sqlite => &["sqlite"],
-        Which::Redis => &["redis"],
-        Which::Both => &["sqlite", "redis"],
-    };
+    let backends = backend.names();
     println!(
         "roster-bench idle: roster serve (default settings: queue.concurrency 128, 88 workers) idle for {seconds} s after start-up, then again {seconds} s after {burst} rank requests"
     );

@@ -49,6 +49,17 @@ enum Which {
     Both,
 }
 
+impl Which {
+    /// The backends, by name, in the order they are measured.
+    fn names(self) -> &'static [&'static str] {
+        match self {
+            Which::Sqlite => &["sqlite"],
+            Which::Redis => &["redis"],
+            Which::Both => &["sqlite", "redis"],
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Scenario {
     /// Rank requests end to end: latency at 1 and 50 clients, sustained throughput, RSS.
@@ -545,11 +556,7 @@ async fn rank(
     groups: u64,
 ) -> anyhow::Result<()> {
     let bin = roster_binary()?;
-    let backends: &[&str] = match backend {
-        Which::Sqlite => &["sqlite"],
-        Which::Redis => &["redis"],
-        Which::Both => &["sqlite", "redis"],
-    };
+    let backends = backend.names();
     println!(
         "roster-bench rank: {groups} groups x {MEMBERS_PER_GROUP} members, set-rank requests that change the rank (assignRole + unassignRole)"
     );
