@@ -76,7 +76,14 @@ pub fn serve(
                     } else {
                         public_limit
                     };
-                    let read = tokio::time::timeout(body_timeout, read_body(body, limit)).await;
+                    // HTTP/1.1 (the only version served): a request with neither
+                    // Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3), so the
+                    // game servers' GETs skip the timed read.
+                    let read = if !may_have_body(&headers) {
+                        Ok(Ok(bytes::Bytes::new()))
+                    } else {
+                        tokio::time::timeout(body_timeout, read_body(body, limit)).await
+                    };
                     let Ok(read) = read else {
                         metrics::counter!("roster_http_connections_closed_total", "reason" => "body_timeout")
                             .increment(1);
@@ -169,6 +176,15 @@ fn family_of(path: &str) -> routes::Family {
     let segments = http::split_path(path);
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     routes::Family::of(&segs)
+}
+
+/// Whether a request's head announces a body: a non-zero `Content-Length` or any
+/// `Transfer-Encoding`.
+fn may_have_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(warp::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(warp::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// Reads a body up to `limit` bytes. `Err(true)` when it is larger, `Err(false)` on a read error.
