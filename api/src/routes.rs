@@ -294,9 +294,23 @@ pub struct Route {
     metrics: RouteMetrics,
 }
 
-/// The statuses whose `roster_http_requests_total` handle a route keeps.
-const COMMON_STATUSES: [u16; 14] = [
-    200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503,
+/// The usual statuses, with their labels: a route keeps a `roster_http_requests_total` handle
+/// for each, and their labels are not allocated.
+const COMMON_STATUSES: [(u16, &str); 14] = [
+    (200, "200"),
+    (201, "201"),
+    (202, "202"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (409, "409"),
+    (413, "413"),
+    (429, "429"),
+    (500, "500"),
+    (502, "502"),
+    (503, "503"),
 ];
 
 /// A route's `roster_http_*` handles, registered on first use: a request records into them
@@ -316,7 +330,7 @@ impl std::fmt::Debug for RouteMetrics {
 
 impl RouteMetrics {
     fn record(&self, family: &'static str, route: &'static str, status: u16, seconds: f64) {
-        match COMMON_STATUSES.iter().position(|s| *s == status) {
+        match COMMON_STATUSES.iter().position(|(s, _)| *s == status) {
             Some(i) => self.requests[i]
                 .get_or_init(|| requests_counter(family, route, status))
                 .increment(1),
@@ -550,24 +564,10 @@ fn admin_gate(state: &AppState, req: &Request, family: Family) -> Option<Respons
 
 /// The status as a label, without allocating for the usual ones.
 fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
-    let s: &'static str = match status {
-        200 => "200",
-        201 => "201",
-        202 => "202",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        409 => "409",
-        413 => "413",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        other => return std::borrow::Cow::Owned(other.to_string()),
-    };
-    std::borrow::Cow::Borrowed(s)
+    match COMMON_STATUSES.iter().find(|(s, _)| *s == status) {
+        Some((_, label)) => std::borrow::Cow::Borrowed(label),
+        None => std::borrow::Cow::Owned(status.to_string()),
+    }
 }
 
 fn admin_result(r: Result<Response, admin::AdminError>) -> Response {
