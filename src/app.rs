@@ -323,6 +323,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
             config.guild_api.rate_limit_per_minute,
         )),
         shield_names,
+        community: Arc::default(),
     };
     {
         let limiter = state.guild_limiter.clone();

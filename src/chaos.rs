@@ -236,6 +236,7 @@ impl Cluster {
                 name: format!("Rank {rank}"),
                 rank,
                 change_rank,
+                accept_requests: false,
             })
             .collect();
         let mut members = vec![MemberSeed {

@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, ControlPlane, Options};
 
-/// The demo group's roles: (role id offset, name, rank, may change ranks).
+/// The demo group's roles: (role id offset, name, rank, may change ranks and accept join
+/// requests).
 pub const DEMO_ROLES: [(u64, &str, u8, bool); 8] = [
     (0, "Guest", 0, false),
     (1, "Member", 1, false),
@@ -74,6 +75,8 @@ pub fn demo_seed(
                 name: (*name).into(),
                 rank: *rank,
                 change_rank: *change,
+                // The bot that ranks also handles join requests (the community API).
+                accept_requests: *change,
             })
             .collect(),
         members,

@@ -383,3 +383,18 @@ pub(crate) async fn allowlist(state: &AppState, g: &str, on: bool) -> Result<Res
     .await?;
     Ok(ok(guild_view(&g)))
 }
+
+/// `GET /admin/v1/guilds/{guildId}/community`
+pub(crate) fn get_community(state: &AppState, g: &str) -> Result<Response> {
+    let g = load(state, g)?;
+    let s = roster_core::community::settings(&state.ctx, g.id)?;
+    Ok(ok(crate::wire::community::CommunitySettingsWire::from(s)))
+}
+
+/// `PUT /admin/v1/guilds/{guildId}/community`
+pub(crate) async fn put_community(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+    let g = load(state, g)?;
+    let b: crate::wire::community::CommunitySettingsWire = body(req)?;
+    let s = roster_core::community::set_settings(&state.ctx, g.id, b.into()).await?;
+    Ok(ok(crate::wire::community::CommunitySettingsWire::from(s)))
+}

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod admin_discord;
 pub mod admin_guilds;
+pub mod community;
 pub mod guild;
 pub mod health;
 pub mod http;

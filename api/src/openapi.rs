@@ -58,7 +58,7 @@ const TAGS: &[(Family, &str)] = &[
     ),
     (
         Family::Community,
-        "Community API (`/api`): no operation is served yet; unknown paths answer in this family's envelope.",
+        "Community API (`/api`, `community-api.txt`): server info, verification, rank, XP, join requests, promote/demote, medals, certifications, EP and leave, for game servers and websites. Reads take their parameters in the query, writes in a JSON body. Guild API key in `X-Api-Key` or `Authorization: Bearer`; `serverId` must be the key's guild. Errors: `{\"success\": false, \"error\": CODE, \"message\"}`.",
     ),
     (Family::Ops, "Health, readiness, metrics and this document."),
 ];
@@ -102,7 +102,10 @@ pub fn document() -> Value {
                 Auth::AdminToken => json!([{"adminToken": []}]),
             },
         );
-        let params: Vec<Value> = r.params().map(path_param).collect();
+        let mut params: Vec<Value> = r.params().map(path_param).collect();
+        if let Some(q) = r.query {
+            params.extend(query_params(&q(&mut requests).to_value()));
+        }
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
@@ -253,6 +256,34 @@ fn error_description(family: Family, codes: &[&str]) -> String {
         return format!("Refused, in the {} family's envelope.", family.name());
     }
     format!("Refused; `error` is one of: {}.", codes.join(", "))
+}
+
+/// The query parameters of an object schema: one per property.
+fn query_params(schema: &Value) -> Vec<Value> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(props) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, prop)| {
+            let mut prop = prop.clone();
+            let description = prop
+                .as_object_mut()
+                .and_then(|o| o.remove("description"))
+                .unwrap_or_else(|| json!(""));
+            json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "description": description,
+                "schema": prop,
+            })
+        })
+        .collect()
 }
 
 fn path_param(name: &str) -> Value {

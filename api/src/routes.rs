@@ -23,8 +23,9 @@ use crate::guild::{self, finish};
 use crate::http::{self, Request};
 use crate::ranking::{self, Write};
 use crate::state::AppState;
+use crate::wire::community as cw;
 use crate::wire::guild::{self as gw, Data as GData};
-use crate::{admin, admin_discord, admin_guilds, health, rolebridge, wire};
+use crate::{admin, admin_discord, admin_guilds, community, health, rolebridge, wire};
 
 /// An API family: who calls it, how it authenticates, and its envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,7 +176,17 @@ impl Family {
                 "REQUEST_TIMEOUT",
                 "SERVICE_UNAVAILABLE",
             ],
-            Family::Community => &["NOT_FOUND", "METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE"],
+            Family::Community => &[
+                "UNAUTHORIZED",
+                "FORBIDDEN",
+                "RATE_LIMITED",
+                "BAD_REQUEST",
+                "NOT_FOUND",
+                "METHOD_NOT_ALLOWED",
+                "PAYLOAD_TOO_LARGE",
+                "REQUEST_TIMEOUT",
+                "SERVICE_UNAVAILABLE",
+            ],
             Family::RoleBridge | Family::Ops => &[],
         }
     }
@@ -245,6 +256,10 @@ fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+fn inline_schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    T::json_schema(g)
+}
+
 /// What a response carries.
 #[derive(Debug, Clone, Copy)]
 pub enum Body {
@@ -284,6 +299,8 @@ pub struct Route {
     pub auth: Auth,
     /// The request body's type.
     pub request: Option<SchemaFn>,
+    /// The query parameters, as the properties of a type (inlined).
+    pub query: Option<SchemaFn>,
     /// Successful answers.
     pub answers: Vec<Answer>,
     /// Error codes beyond the family's common ones.
@@ -384,6 +401,7 @@ impl Route {
             summary,
             auth: family.auth(),
             request: None,
+            query: None,
             answers: Vec::new(),
             codes: &[],
             handler,
@@ -401,6 +419,12 @@ impl Route {
     /// The request body.
     fn body<T: JsonSchema>(mut self) -> Self {
         self.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// The query parameters: the fields of `T`.
+    fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(inline_schema_of::<T>);
         self
     }
 
@@ -580,7 +604,7 @@ const PATCH: Method = Method::PATCH;
 const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
 
-use Family::{Admin, Guild, Ops, Ranking, RoleBridge};
+use Family::{Admin, Community, Guild, Ops, Ranking, RoleBridge};
 
 /// Guild-family codes beyond the common ones, by area.
 const MOD_CODES: &[&str] = &["CONFLICT", "ROBLOX_API_ERROR"];
@@ -624,6 +648,34 @@ const WRITE_CODES: &[&str] = &[
     "CONFLICT",
 ];
 const READ_CODES: &[&str] = &["FORBIDDEN", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
+
+/// Community-family codes beyond the common ones.
+const C_GROUP_READ: &[&str] = &["NO_MAIN_GROUP", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
+const C_JOIN: &[&str] = &[
+    "NO_MAIN_GROUP",
+    "GROUP_NOT_FOUND",
+    "JOIN_REQUEST_NOT_FOUND",
+    "JOIN_REQUEST_ALREADY_HANDLED",
+    "ROBLOX_API_ERROR",
+];
+const C_RANK: &[&str] = &[
+    "NO_MAIN_GROUP",
+    "GROUP_NOT_FOUND",
+    "FEATURE_NOT_AVAILABLE",
+    "USER_BLACKLISTED",
+    "NO_MATCHING_RULE",
+    "USER_NOT_IN_GROUP",
+    "ROBLOX_API_ERROR",
+];
+const C_XP: &[&str] = &["REFERENCE_REUSED"];
+const C_MEDAL: &[&str] = &["UNKNOWN_MEDAL", "MEDAL_ALREADY_AWARDED", "MEDAL_NOT_HELD"];
+const C_CERT: &[&str] = &[
+    "UNKNOWN_CERTIFICATION",
+    "CERTIFICATION_ALREADY_AWARDED",
+    "CERTIFICATION_NOT_HELD",
+];
+const C_EP: &[&str] = &["UNKNOWN_COMPANY"];
+const C_LOA: &[&str] = &["LOA_ALREADY_ACTIVE", "NO_ACTIVE_LOA"];
 
 /// Every route.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(table);
@@ -769,6 +821,71 @@ fn table() -> Vec<Route> {
         Route::new(POST, "/sendDirectMessage", RoleBridge, "send_direct_message", "Send a member a direct message",
             wait!(|s, r, p| rolebridge::send_direct_message(s, r).await)).body::<wire::bridge::DirectMessageBody>().ok::<wire::BridgeReply>("2XX", "Sent or pending"),
 
+        // ── community (`/api`) ─────────────────────────────────────────────────────────────
+        Route::new(GET, "/api/server/info", Community, "c_server_info", "The server's name, member count and icon",
+            wait!(|s, r, p| community::finish(community::server_info(s, r).await))).query::<cw::ServerQuery>().codes(&["DISCORD_API_ERROR", "DISCORD_NOT_CONFIGURED"]).ok::<cw::ServerInfo>("200", "The server"),
+        Route::new(GET, "/api/user/verified", Community, "c_verified", "Is a Roblox user verified (linked) in the server",
+            now!(|s, r, p| community::finish(community::verified(s, r)))).query::<cw::VerifiedQuery>().ok::<cw::Verified>("200", "Whether verified"),
+        Route::new(GET, "/api/user/rank", Community, "c_rank", "A user's rank in the main group (or groupId), read from Roblox",
+            wait!(|s, r, p| community::finish(community::rank(s, r).await))).query::<cw::GroupUserParams>().codes(C_GROUP_READ).ok::<cw::UserRank>("200", "The rank"),
+        Route::new(GET, "/api/xp/get", Community, "c_xp_get", "A user's XP",
+            now!(|s, r, p| community::finish(community::xp_get(s, r)))).query::<cw::UserParams>().ok::<cw::XpBalance>("200", "The balance"),
+        Route::new(POST, "/api/xp/set", Community, "c_xp_write", "Set a user's XP",
+            wait!(|s, r, p| community::finish(community::xp_write(s, r, community::XpWrite::Set).await))).id("c_xp_set")
+            .body::<cw::XpBody>().codes(C_XP).ok::<cw::XpBalance>("200", "The new balance"),
+        Route::new(POST, "/api/xp/add", Community, "c_xp_write", "Add XP (atomic; `reference` makes it idempotent)",
+            wait!(|s, r, p| community::finish(community::xp_write(s, r, community::XpWrite::Add).await))).id("c_xp_add")
+            .body::<cw::XpBody>().codes(C_XP).ok::<cw::XpBalance>("200", "The new balance"),
+        Route::new(POST, "/api/xp/subtract", Community, "c_xp_write", "Subtract XP (never below zero)",
+            wait!(|s, r, p| community::finish(community::xp_write(s, r, community::XpWrite::Subtract).await))).id("c_xp_subtract")
+            .body::<cw::XpBody>().codes(C_XP).ok::<cw::XpBalance>("200", "The new balance"),
+        Route::new(GET, "/api/group/join-requests", Community, "c_join_list", "Pending join requests of the main group (or groupId)",
+            wait!(|s, r, p| community::finish(community::join_requests(s, r).await))).query::<cw::JoinRequestsQuery>().codes(C_GROUP_READ).ok::<cw::JoinRequests>("200", "One page"),
+        Route::new(POST, "/api/group/accept-request", Community, "c_join_decide", "Accept a join request",
+            wait!(|s, r, p| community::finish(community::join_decide(s, r, true).await))).id("c_join_accept")
+            .body::<cw::JoinDecisionBody>().codes(C_JOIN).ok::<cw::JoinDecided>("200", "Accepted").ok::<cw::Queued>("202", "Still running; poll the job"),
+        Route::new(POST, "/api/group/deny-request", Community, "c_join_decide", "Decline a join request",
+            wait!(|s, r, p| community::finish(community::join_decide(s, r, false).await))).id("c_join_deny")
+            .body::<cw::JoinDecisionBody>().codes(C_JOIN).ok::<cw::JoinDecided>("200", "Declined").ok::<cw::Queued>("202", "Still running; poll the job"),
+        Route::new(POST, "/api/group/promote", Community, "c_promote", "Promote a user by the group's rules",
+            wait!(|s, r, p| community::finish(community::promote(s, r, true).await))).id("c_promote")
+            .body::<cw::GroupUserParams>().codes(C_RANK).ok::<cw::RankChanged>("200", "Promoted").ok::<cw::Queued>("202", "Still running; poll the job"),
+        Route::new(POST, "/api/group/demote", Community, "c_promote", "Demote a user by the group's rules",
+            wait!(|s, r, p| community::finish(community::promote(s, r, false).await))).id("c_demote")
+            .body::<cw::GroupUserParams>().codes(C_RANK).ok::<cw::RankChanged>("200", "Demoted").ok::<cw::Queued>("202", "Still running; poll the job"),
+        Route::new(GET, "/api/medals/list", Community, "c_medals_list", "The server's medals",
+            now!(|s, r, p| community::finish(community::medals_list(s, r)))).query::<cw::ServerQuery>().ok::<cw::Medals>("200", "Medals"),
+        Route::new(GET, "/api/medals/user", Community, "c_medals_user", "A user's medals",
+            now!(|s, r, p| community::finish(community::medals_user(s, r)))).query::<cw::UserParams>().ok::<cw::Medals>("200", "Medals"),
+        Route::new(POST, "/api/medals/award", Community, "c_medal_write", "Award a medal",
+            wait!(|s, r, p| community::finish(community::medal_write(s, r, true).await))).id("c_medal_award")
+            .body::<cw::MedalBody>().codes(C_MEDAL).ok::<cw::Done>("200", "Awarded"),
+        Route::new(POST, "/api/medals/revoke", Community, "c_medal_write", "Revoke a medal",
+            wait!(|s, r, p| community::finish(community::medal_write(s, r, false).await))).id("c_medal_revoke")
+            .body::<cw::MedalBody>().codes(C_MEDAL).ok::<cw::Done>("200", "Revoked"),
+        Route::new(GET, "/api/certifications/list", Community, "c_certs_list", "The server's certifications",
+            now!(|s, r, p| community::finish(community::certs_list(s, r)))).query::<cw::ServerQuery>().ok::<cw::Certifications>("200", "Certifications"),
+        Route::new(GET, "/api/certifications/user", Community, "c_certs_user", "A user's certifications",
+            now!(|s, r, p| community::finish(community::certs_user(s, r)))).query::<cw::UserParams>().ok::<cw::Certifications>("200", "Certifications"),
+        Route::new(GET, "/api/certifications/check", Community, "c_certs_check", "Does a user hold a certification",
+            now!(|s, r, p| community::finish(community::certs_check(s, r)))).query::<cw::CertificationParams>().codes(&["UNKNOWN_CERTIFICATION"]).ok::<cw::HasCertification>("200", "Whether held"),
+        Route::new(POST, "/api/certifications/award", Community, "c_cert_write", "Award a certification",
+            wait!(|s, r, p| community::finish(community::cert_write(s, r, true).await))).id("c_cert_award")
+            .body::<cw::CertificationParams>().codes(C_CERT).ok::<cw::Done>("200", "Awarded"),
+        Route::new(POST, "/api/certifications/revoke", Community, "c_cert_write", "Revoke a certification",
+            wait!(|s, r, p| community::finish(community::cert_write(s, r, false).await))).id("c_cert_revoke")
+            .body::<cw::CertificationParams>().codes(C_CERT).ok::<cw::Done>("200", "Revoked"),
+        Route::new(GET, "/api/ep/get", Community, "c_ep_get", "A user's EP and warning level",
+            now!(|s, r, p| community::finish(community::ep_get(s, r)))).query::<cw::UserParams>().ok::<cw::EpStatus>("200", "EP"),
+        Route::new(POST, "/api/ep/add", Community, "c_ep_add", "Add EP in a company",
+            wait!(|s, r, p| community::finish(community::ep_add(s, r).await))).body::<cw::EpBody>().codes(C_EP).ok::<cw::EpStatus>("200", "EP after"),
+        Route::new(GET, "/api/loa/status", Community, "c_loa_status", "A user's leave of absence",
+            now!(|s, r, p| community::finish(community::loa_status(s, r)))).query::<cw::UserParams>().ok::<cw::LoaStatus>("200", "Status (times in ms)"),
+        Route::new(POST, "/api/loa/start", Community, "c_loa_start", "Start a leave of absence for N days",
+            wait!(|s, r, p| community::finish(community::loa_start(s, r).await))).body::<cw::LoaStartBody>().codes(C_LOA).ok::<cw::LoaStatus>("200", "Started"),
+        Route::new(POST, "/api/loa/end", Community, "c_loa_end", "End the active leave of absence",
+            wait!(|s, r, p| community::finish(community::loa_end(s, r).await))).body::<cw::UserParams>().codes(C_LOA).ok::<cw::LoaStatus>("200", "Ended"),
+
         // ── admin: groups, keys, rules, blacklist, jobs ─────────────────────────────────────
         Route::new(GET, "/admin/v1/groups", Admin, "groups_list", "Groups",
             now!(|s, r, p| admin_result(admin::list_groups(s, r)))).ok::<wire::admin::GroupsPage>("200", "Groups"),
@@ -834,6 +951,10 @@ fn table() -> Vec<Route> {
             wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Ban).await))).ok::<wire::admin::ModEnded>("200", "Lifted"),
         Route::new(DELETE, "/admin/v1/guilds/{guildId}/mutes/{robloxId}", Admin, "guild_mutes_revoke", "Lift a mute",
             wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Mute).await))).ok::<wire::admin::ModEnded>("200", "Lifted"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/community", Admin, "guild_community_get", "The community API's medals, certifications, EP thresholds and XP ranks",
+            now!(|s, r, p| admin_result(admin_guilds::get_community(s, p[0])))).ok::<cw::CommunitySettingsWire>("200", "Settings"),
+        Route::new(PUT, "/admin/v1/guilds/{guildId}/community", Admin, "guild_community_put", "Replace the community API's catalogues and thresholds",
+            wait!(|s, r, p| admin_result(admin_guilds::put_community(s, r, p[0]).await))).body::<cw::CommunitySettingsWire>().ok::<cw::CommunitySettingsWire>("200", "Settings"),
         Route::new(GET, "/admin/v1/guilds/{guildId}/servers", Admin, "guild_servers", "Live game servers",
             now!(|s, r, p| admin_result(admin_guilds::live_servers(s, p[0])))).ok::<wire::admin::LiveServers>("200", "Servers"),
         Route::new(GET, "/admin/v1/guilds/{guildId}/games", Admin, "guild_games", "Registered games",

@@ -34,6 +34,8 @@ pub struct AppState {
     pub guild_limiter: Arc<crate::guild::KeyLimiter>,
     /// Resolves the names of Shield flags recorded without one, in the background.
     pub shield_names: Arc<crate::shield_names::ShieldNames>,
+    /// The community family's caches (server info, display names).
+    pub community: Arc<crate::community::CommunityCaches>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -16,6 +16,8 @@
 //!   `roster-jobs`.
 //! - `guilds/`: [`guilds`] with [`links`] (account links), [`bindings`] (role bindings) and
 //!   [`syncs`] (role sync and sync-all runs).
+//! - `community/`: [`community`], the community API's XP, EP, medals and certifications, with
+//!   [`leave`] (leave of absence, shared with the staff API).
 //! - `moderation/`: [`moderation`] (bans and mutes with their hot-path index) with [`shield`]
 //!   (the cross-guild Shield list).
 //! - `servers/`: [`servers`], game servers (registered games, the live-server registry) and
@@ -35,6 +37,7 @@ pub mod error;
 pub mod store;
 
 // Features, one folder each.
+pub mod community;
 pub mod groups;
 pub mod guilds;
 pub mod jobs;
@@ -42,6 +45,7 @@ pub mod moderation;
 pub mod servers;
 
 // Every module keeps its path at the crate root.
+pub use community::leave;
 pub use groups::{apikeys, idempotency, ranking, usage};
 pub use guilds::{bindings, links, syncs};
 pub use moderation::shield;

@@ -69,11 +69,21 @@ pub enum Tree {
     /// Subject (`rank:{group}:{user}`, `member:{guild}:{user}`…) → its order counters (see
     /// `jobs::order`).
     Subjects,
+    /// Guild id → the community API's settings (medals, certifications, EP thresholds, XP ranks).
+    CommunitySettings,
+    /// Guild id ‖ Roblox user id → the user's XP, EP, medals and certifications.
+    CommunityMembers,
+    /// Guild id ‖ SHA-256(reference) → the XP change a `reference` made.
+    CommunityRefs,
+    /// Guild id ‖ leave id → leave of absence.
+    Leave,
+    /// Guild id ‖ Roblox user id ‖ leave id → () (a user's leaves).
+    LeaveByUser,
 }
 
 impl Tree {
     /// All trees, in a fixed order.
-    pub const ALL: [Tree; 22] = [
+    pub const ALL: [Tree; 27] = [
         Tree::Groups,
         Tree::ApiKeys,
         Tree::ApiKeyHashes,
@@ -96,6 +106,11 @@ impl Tree {
         Tree::Bindings,
         Tree::SyncRuns,
         Tree::Subjects,
+        Tree::CommunitySettings,
+        Tree::CommunityMembers,
+        Tree::CommunityRefs,
+        Tree::Leave,
+        Tree::LeaveByUser,
     ];
 
     fn name(self) -> &'static str {
@@ -122,6 +137,11 @@ impl Tree {
             Tree::Bindings => "bindings",
             Tree::SyncRuns => "sync_runs",
             Tree::Subjects => "subjects",
+            Tree::CommunitySettings => "community_settings",
+            Tree::CommunityMembers => "community_members",
+            Tree::CommunityRefs => "community_refs",
+            Tree::Leave => "leave",
+            Tree::LeaveByUser => "leave_by_user",
         }
     }
 

@@ -5,7 +5,8 @@
 //! `/_sim` control API so tests and `roster dev` can seed state, inject faults and read a request log
 //! over HTTP. Every simulator can also be driven in-process through its handle.
 //!
-//! - [`roblox`]: Roblox Open Cloud v2 groups (group, memberships, roles, role assignment).
+//! - [`roblox`]: Roblox Open Cloud v2 groups (group, memberships, roles, role assignment, join requests), user
+//!   restrictions (experience bans) and users.
 //! - [`discord`]: Discord REST v10 (current user, guild, roles, members, member roles, bans, DMs, messages), with
 //!   Discord's per-route buckets, global limit and invalid-request ban.
 //! - [`nameless`]: a NamelessMC 2.x website (its API's `info` and the Discord Integration endpoints a bot calls),

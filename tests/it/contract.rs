@@ -237,7 +237,14 @@ async fn routing_errors_in_each_family(backend: Backend) {
     assert_eq!(a.status, 405);
     assert_eq!(a.headers["allow"], "GET");
 
-    let a = call(&app, Auth::GuildKey, Method::GET, "/api/server/info", None).await;
+    let a = call(
+        &app,
+        Auth::GuildKey,
+        Method::GET,
+        "/api/server/nothing",
+        None,
+    )
+    .await;
     assert_eq!(a.status, 404);
     assert_eq!(
         (a.body["success"].as_bool(), a.code()),
@@ -837,6 +844,23 @@ async fn every_admin_answer_matches_its_schema(backend: Backend) {
     assert_eq!(f["roblox_id"], "777");
     hit(Method::GET, "/shield/flags/777", None, 200).await;
     hit(Method::DELETE, "/shield/flags/777", None, 200).await;
+    // The community API's catalogues.
+    let c = hit(
+        Method::GET,
+        &format!("/guilds/{GUILD}/community"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(c, json!({}), "nothing configured yet");
+    let c = hit(
+        Method::PUT,
+        &format!("/guilds/{GUILD}/community"),
+        Some(json!({"medals": [{"name": "Purple Heart"}], "xpRanks": [{"xp": 10, "rank": 2}]})),
+        200,
+    )
+    .await;
+    assert_eq!(c["medals"], json!([{"name": "Purple Heart"}]));
     let v = hit(
         Method::PUT,
         &format!("/shield/allowlist/{GUILD}"),

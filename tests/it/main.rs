@@ -6,6 +6,7 @@
 //! The simulators' own tests are in `sim/tests/`.
 
 mod admin;
+mod community;
 mod connections;
 mod contract;
 mod crash;

@@ -42,6 +42,12 @@ pub enum Endpoint {
     UpdateUserRestriction,
     /// `GET /users/{id}`
     GetUser,
+    /// `GET /groups/{id}/join-requests`
+    ListJoinRequests,
+    /// `POST /groups/{id}/join-requests/{id}:accept`
+    AcceptJoinRequest,
+    /// `POST /groups/{id}/join-requests/{id}:decline`
+    DeclineJoinRequest,
 }
 
 impl Endpoint {
@@ -56,6 +62,9 @@ impl Endpoint {
             Endpoint::ListRoles => "list_roles",
             Endpoint::UpdateUserRestriction => "update_user_restriction",
             Endpoint::GetUser => "get_user",
+            Endpoint::ListJoinRequests => "list_join_requests",
+            Endpoint::AcceptJoinRequest => "accept_join_request",
+            Endpoint::DeclineJoinRequest => "decline_join_request",
         }
     }
 }
@@ -246,6 +255,60 @@ pub trait RobloxApi: Send + Sync {
     /// A user's public information (`GET /cloud/v2/users/{id}`; any valid key, no scope needed),
     /// or `None` when Roblox has no such user (404).
     async fn get_user(&self, key: &str, user: u64) -> Result<Option<RobloxUser>, UpstreamError>;
+    /// One page (at most 20) of a group's pending join requests, optionally only `user`'s.
+    async fn list_join_requests(
+        &self,
+        key: &str,
+        group: u64,
+        user: Option<u64>,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<JoinRequestPage, UpstreamError>;
+    /// Accepts (`true`) or declines a join request by its id (the last segment of its `path`).
+    async fn handle_join_request(
+        &self,
+        key: &str,
+        group: u64,
+        request: &str,
+        accept: bool,
+    ) -> Result<(), UpstreamError>;
+}
+
+/// `GroupJoinRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    /// `groups/7/join-requests/{id}`
+    pub path: String,
+    /// When it was made.
+    #[serde(default)]
+    pub create_time: Option<String>,
+    /// `users/156`
+    pub user: String,
+}
+
+impl JoinRequest {
+    /// The request's id: the last segment of its path (opaque; not the user id).
+    pub fn id(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The requesting user's id.
+    pub fn user_id(&self) -> Option<u64> {
+        self.user.strip_prefix("users/")?.parse().ok()
+    }
+}
+
+/// `ListGroupJoinRequestsResponse`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequestPage {
+    /// The requests.
+    #[serde(default)]
+    pub group_join_requests: Vec<JoinRequest>,
+    /// The next page's token; empty or absent at the end.
+    #[serde(default)]
+    pub next_page_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -348,7 +411,13 @@ impl RobloxClient {
                 status: Some(status.as_u16()),
                 message: format!("Open Cloud {} response was cut off", endpoint.as_str()),
             })?;
-            return serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Transient {
+            // Operations whose answer is empty (`:accept`, `:decline`) read as `{}`.
+            let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &bytes
+            };
+            return serde_json::from_slice(bytes).map_err(|e| UpstreamError::Transient {
                 status: Some(status.as_u16()),
                 message: format!(
                     "Open Cloud {} returned an unexpected body: {e}",
@@ -684,6 +753,57 @@ impl RobloxApi for RobloxClient {
             Err(UpstreamError::Permanent { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn list_join_requests(
+        &self,
+        key: &str,
+        group: u64,
+        user: Option<u64>,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<JoinRequestPage, UpstreamError> {
+        let mut q = vec![("maxPageSize", page_size.clamp(1, 20).to_string())];
+        if let Some(u) = user {
+            q.push(("filter", format!("user == 'users/{u}'")));
+        }
+        if let Some(t) = page_token.filter(|t| !t.is_empty()) {
+            q.push(("pageToken", t.to_owned()));
+        }
+        self.call(
+            key,
+            Endpoint::ListJoinRequests,
+            Method::GET,
+            &format!("groups/{group}/join-requests"),
+            &q,
+            None,
+        )
+        .await
+    }
+
+    async fn handle_join_request(
+        &self,
+        key: &str,
+        group: u64,
+        request: &str,
+        accept: bool,
+    ) -> Result<(), UpstreamError> {
+        let (endpoint, verb) = if accept {
+            (Endpoint::AcceptJoinRequest, "accept")
+        } else {
+            (Endpoint::DeclineJoinRequest, "decline")
+        };
+        let _: serde_json::Value = self
+            .call(
+                key,
+                endpoint,
+                Method::POST,
+                &format!("groups/{group}/join-requests/{request}:{verb}"),
+                &[],
+                Some(serde_json::json!({})),
+            )
+            .await?;
+        Ok(())
     }
 }
 

@@ -68,6 +68,11 @@ impl GuildError {
         self
     }
 
+    /// Status, code, message and `Retry-After` (for families that share the guild keys).
+    pub fn into_parts(self) -> (StatusCode, &'static str, String, Option<u64>) {
+        (self.status, self.code, self.message, self.retry_after)
+    }
+
     /// The human message.
     pub fn message(&self) -> &str {
         &self.message

@@ -523,7 +523,7 @@ pub(crate) async fn role(state: &AppState, req: &Request, add: bool) -> GuildRes
 }
 
 /// The bot token an API read uses for a guild.
-fn read_token(
+pub(crate) fn read_token(
     state: &AppState,
     g: &GuildRecord,
 ) -> Result<roster_core::secrets::Secret, GuildError> {

@@ -21,6 +21,7 @@ use crate::http::Request;
 
 pub mod admin;
 pub mod bridge;
+pub mod community;
 pub mod guild;
 
 /// Why a body was refused: a message naming the field and the rule.

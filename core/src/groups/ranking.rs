@@ -95,10 +95,54 @@ pub fn authorize(ctx: &Ctx, key: &ApiKeyRecord, group: GroupId) -> Result<GroupR
 fn job_of(ctx: &Ctx, tenant: Tenant, payload: &RankJob, now: DateTime<Utc>) -> NewJob {
     let context = serde_json::Value::Null;
     match payload.op {
-        RankOp::Set { .. } => ctx.jobs.job::<RankSet>(tenant, payload, context, now),
+        RankOp::Set { .. } | RankOp::Raise { .. } => {
+            ctx.jobs.job::<RankSet>(tenant, payload, context, now)
+        }
         RankOp::Promote => ctx.jobs.job::<RankPromote>(tenant, payload, context, now),
         RankOp::Demote => ctx.jobs.job::<RankDemote>(tenant, payload, context, now),
     }
+}
+
+/// Stages, inside `tx`, a job raising `user` to at least `rank` in `group` (never lowering),
+/// counted in the group's usage: for changes that earn a rank (XP thresholds). `None` when the
+/// group has no Open Cloud key or the user is blacklisted.
+pub fn stage_raise(
+    ctx: &Ctx,
+    tx: &dyn crate::store::Txn,
+    jobs: &mut crate::jobs::facade::Staging,
+    group: &GroupRecord,
+    user: RobloxUserId,
+    rank: u8,
+    actor: &str,
+) -> Result<Option<JobId>, StoreError> {
+    let Some(credential) = group.open_cloud_key.clone() else {
+        return Ok(None);
+    };
+    if tx
+        .get(
+            Tree::Blacklist,
+            &crate::store::keys::pair(group.id.get(), user.get()),
+        )?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let now = ctx.clock.now();
+    let payload = RankJob {
+        group_id: group.id,
+        user_id: user,
+        op: RankOp::Raise { rank },
+        rules: Vec::new(),
+        guard_rank: group.guard_rank,
+        credential,
+    };
+    let mut job = job_of(ctx, Tenant::Group(group.id), &payload, now);
+    let limits = group.plan.limits(ctx);
+    let snapshot = usage::count_in(tx, group.id, limits.monthly_requests, now)?;
+    job.set_context(json!({ "usage": snapshot, "actorKeyId": actor }));
+    let id = job.id();
+    jobs.stage_owned(tx, job)?;
+    Ok(Some(id))
 }
 
 /// Looks up an earlier request with the same Idempotency-Key.
@@ -141,6 +185,17 @@ pub async fn submit(
     req: RankRequest,
 ) -> Result<Submitted, RankError> {
     let group = authorize(ctx, key, req.group)?;
+    submit_for(ctx, group, &key.id.to_string(), req).await
+}
+
+/// [`submit`] for a caller already authorized for `group` (a guild key of a guild linked to
+/// it, through the community API); `actor` is recorded as the job's actor.
+pub async fn submit_for(
+    ctx: &Ctx,
+    group: GroupRecord,
+    actor: &str,
+    req: RankRequest,
+) -> Result<Submitted, RankError> {
     if let Some(r) = replay(ctx, &req)? {
         return Ok(r);
     }
@@ -157,7 +212,7 @@ pub async fn submit(
     let direction = match req.op {
         RankOp::Promote => Some(Direction::Promote),
         RankOp::Demote => Some(Direction::Demote),
-        RankOp::Set { .. } => None,
+        RankOp::Set { .. } | RankOp::Raise { .. } => None,
     };
     if let Some(d) = direction
         && !rules::has_enabled(&group.rules, d)
@@ -215,7 +270,7 @@ pub async fn submit(
             }
             let snapshot = usage::count_in(tx, req.group, limits.monthly_requests, now)?;
             let mut job = job.clone();
-            job.set_context(json!({ "usage": snapshot, "actorKeyId": key.id }));
+            job.set_context(json!({ "usage": snapshot, "actorKeyId": actor }));
             jobs.stage_owned(tx, job)?;
             Ok(Decision::New(snapshot))
         })

@@ -19,6 +19,7 @@
 
 pub mod discord;
 pub mod facade;
+pub mod groups;
 pub mod kind;
 pub mod moderation;
 pub mod order;

@@ -19,6 +19,7 @@
 
 pub mod backend;
 pub mod discord;
+pub mod groups;
 pub mod kind;
 pub mod moderation;
 pub mod order;
@@ -56,6 +57,8 @@ macro_rules! job_kinds {
             RankPromote => $crate::jobs::ranking::RankPromote,
             /// Apply the matching demote rule.
             RankDemote => $crate::jobs::ranking::RankDemote,
+            /// Accept or decline a request to join a Roblox group.
+            GroupJoinRequest => $crate::jobs::groups::JoinRequestDecision,
             /// Apply or lift a Roblox experience ban (Open Cloud user restrictions).
             RobloxRestrict => $crate::jobs::moderation::RobloxRestrict,
             /// Sync one member's Discord roles and nickname.

@@ -23,6 +23,12 @@ pub enum RankOp {
     Promote,
     /// Apply the matching demote rule.
     Demote,
+    /// Raise to at least this rank, never lowering (XP thresholds, purchases): a member already
+    /// at or above it keeps their rank. Runs as a `ranking.set` job.
+    Raise {
+        /// The lowest rank the member should end up with (1–254).
+        rank: u8,
+    },
 }
 
 /// Payload of a ranking job.
@@ -93,6 +99,9 @@ pub mod codes {
     pub const ROBLOX_API_ERROR: &str = "ROBLOX_API_ERROR";
     /// The request cannot be carried out as asked (e.g. no role has that rank).
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The user is not a member of the group (the ranking API reports it as
+    /// `ROBLOX_API_ERROR`, the community API as `USER_NOT_IN_GROUP`).
+    pub const NOT_IN_GROUP: &str = "NOT_IN_GROUP";
 }
 
 /// `ranking.set`: set a member's rank.

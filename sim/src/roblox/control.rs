@@ -54,6 +54,24 @@ fn route(sim: &RobloxSim, incoming: &Incoming) -> ControlResult {
             }
             &[Method::GET, Method::PUT]
         }
+        ["_sim", "groups", group, "join-requests"] => {
+            let group_id = id(group, "group id")?;
+            if method == Method::GET {
+                let requests = sim.group_join_requests(group_id).map_err(sim_error)?;
+                return Ok(json_response(StatusCode::OK, &requests));
+            }
+            if method == Method::POST {
+                let request: AddJoinRequest = body(&incoming.body)?;
+                let id = sim
+                    .seed_join_request(group_id, request.user_id)
+                    .map_err(sim_error)?;
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "id": id }),
+                ));
+            }
+            &[Method::GET, Method::POST]
+        }
         ["_sim", "universes"] => {
             if method == Method::POST {
                 let seed: UniverseSeed = body(&incoming.body)?;
@@ -185,7 +203,11 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
         | SimError::InvalidSeed(_)
         | SimError::InvalidUniverseSeed(_)
         | SimError::InvalidUser(_)
-        | SimError::InvalidRoles { .. } => StatusCode::BAD_REQUEST,
+        | SimError::InvalidRoles { .. }
+        | SimError::InvalidJoinRequest { .. } => StatusCode::BAD_REQUEST,
+        SimError::AlreadyMember { .. } | SimError::DuplicateJoinRequest { .. } => {
+            StatusCode::CONFLICT
+        }
     };
     (status, err.to_string())
 }
@@ -194,6 +216,12 @@ fn sim_error(err: SimError) -> (StatusCode, String) {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SetRoles {
     role_ids: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddJoinRequest {
+    user_id: u64,
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,33 @@ pub enum SimError {
     /// A user seed breaks one of the rules listed on [`RobloxSim::seed_user`](super::RobloxSim::seed_user).
     #[error("invalid user seed: {0}")]
     InvalidUser(String),
+    /// A join request that cannot be seeded: user id 0, or a group without an ordinary role (between guest
+    /// and owner) to give the user on acceptance.
+    #[error("invalid join request for user {user_id} in group {group_id}: {reason}")]
+    InvalidJoinRequest {
+        /// The group concerned.
+        group_id: u64,
+        /// The requesting user.
+        user_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The user is already a member of the group, so cannot ask to join it.
+    #[error("user {user_id} is already a member of group {group_id}")]
+    AlreadyMember {
+        /// The group concerned.
+        group_id: u64,
+        /// The member.
+        user_id: u64,
+    },
+    /// The user already has a pending join request for the group (at most one is allowed).
+    #[error("user {user_id} already has a pending join request for group {group_id}")]
+    DuplicateJoinRequest {
+        /// The group concerned.
+        group_id: u64,
+        /// The requesting user.
+        user_id: u64,
+    },
     /// A role set that no member may hold (guest role, owner role for a non-owner, owner without the owner role).
     #[error("invalid roles for user {user_id} in group {group_id}: {reason}")]
     InvalidRoles {

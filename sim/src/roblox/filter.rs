@@ -1,7 +1,8 @@
 //! The `filter`s: the CEL subsets Open Cloud documents.
 //!
 //! List Group Memberships accepts `user == 'users/N'`, `role == 'groups/G/roles/R'`, `user in ['users/1',
-//! 'users/2', ...]` (1 to 50 users). List User Restriction Logs accepts `user == 'users/N'`, `place ==
+//! 'users/2', ...]` (1 to 50 users). List Group Join Requests accepts `user == 'users/N'` only. List User
+//! Restriction Logs accepts `user == 'users/N'`, `place ==
 //! 'places/N'`, or both joined by `&&`. Strings may use single or double quotes; whitespace between tokens is free.
 //! Anything else (other fields, other operators, trailing text) is refused with a message naming the problem.
 
@@ -81,6 +82,44 @@ impl MembershipFilter {
             MembershipFilter::Users(users) => users.contains(&user_id),
             MembershipFilter::Role { .. } => true,
         }
+    }
+}
+
+/// The `filter` of List Group Join Requests: `user == 'users/N'`, the only form the spec allows ("Only the
+/// `user` field and `==` operator are supported").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JoinRequestFilter {
+    pub(crate) user: u64,
+}
+
+impl JoinRequestFilter {
+    pub(crate) fn parse(input: &str) -> Result<Self, String> {
+        let mut cursor = Cursor { rest: input };
+        let field = cursor.identifier().ok_or_else(|| {
+            format!("filter {input:?} must look like user == 'users/{{user_id}}'")
+        })?;
+        if field != "user" {
+            return Err(format!(
+                "cannot filter join requests on field {field:?}: only `user` is supported"
+            ));
+        }
+        if !cursor.eat("==") {
+            return Err(format!(
+                "filter {input:?}: only the `==` operator is supported"
+            ));
+        }
+        let value = cursor.string().ok_or_else(|| {
+            format!("filter {input:?}: `==` must be followed by a quoted user path")
+        })?;
+        let user = parse_user(&value)?;
+        cursor.skip_whitespace();
+        if !cursor.rest.is_empty() {
+            return Err(format!(
+                "filter {input:?}: unexpected {:?}; combining conditions is not supported",
+                cursor.rest
+            ));
+        }
+        Ok(Self { user })
     }
 }
 
@@ -305,6 +344,35 @@ mod tests {
         assert!(MembershipFilter::parse(&filter).is_err());
         let fifty: Vec<String> = (1..=50).map(|n| format!("'users/{n}'")).collect();
         assert!(MembershipFilter::parse(&format!("user in [{}]", fifty.join(","))).is_ok());
+    }
+
+    #[test]
+    fn join_request_filters() {
+        assert_eq!(
+            JoinRequestFilter::parse("user == 'users/156'"),
+            Ok(JoinRequestFilter { user: 156 })
+        );
+        assert_eq!(
+            JoinRequestFilter::parse(" user==\"users/7\"  "),
+            Ok(JoinRequestFilter { user: 7 })
+        );
+        for bad in [
+            "",
+            "user",
+            "user != 'users/1'",
+            "user in ['users/1']",
+            "user == 'users/0'",
+            "user == 'groups/1'",
+            "user == users/1",
+            "role == 'groups/7/roles/9'",
+            "createTime > '2024-01-01T00:00:00Z'",
+            "user == 'users/1' && user == 'users/2'",
+        ] {
+            assert!(
+                JoinRequestFilter::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! The Open Cloud v2 operations Roster calls, as the official OpenAPI file (`Roblox/creator-docs`,
 //! `content/en-us/reference/cloud/openapi.json`) and the research notes (`upstream-apis.md` §1, §7.1) describe
-//! them. The seven group operations:
+//! them. The ten group operations:
 //!
 //! | operation | method and path |
 //! |---|---|
@@ -15,6 +15,9 @@
 //! | [`Endpoint::UnassignRole`] | `POST /cloud/v2/groups/{group_id}/memberships/{membership_id}:unassignRole` |
 //! | [`Endpoint::ListRoles`] | `GET /cloud/v2/groups/{group_id}/roles` (`maxPageSize`, `pageToken`) |
 //! | [`Endpoint::GetRole`] | `GET /cloud/v2/groups/{group_id}/roles/{role_id}` |
+//! | [`Endpoint::ListJoinRequests`] | `GET /cloud/v2/groups/{group_id}/join-requests` (`maxPageSize`, `pageToken`, `filter`) |
+//! | [`Endpoint::AcceptJoinRequest`] | `POST /cloud/v2/groups/{group_id}/join-requests/{join_request_id}:accept` |
+//! | [`Endpoint::DeclineJoinRequest`] | `POST /cloud/v2/groups/{group_id}/join-requests/{join_request_id}:decline` |
 //!
 //! And the seven user-restriction (experience ban) operations, whose `{user_restriction_id}` is the user id:
 //!
@@ -35,7 +38,8 @@
 //! | [`Endpoint::GetUser`] | `GET /cloud/v2/users/{user_id}` (`idVerified` with `user.advanced:read`, `socialNetworkProfiles` with `user.social:read`) |
 //!
 //! Bodies follow the spec's schemas (`Group`, `GroupMembership`, `GroupRole`, `ListGroupMembershipsResponse`,
-//! `ListGroupRolesResponse`, `User`, `UserRestriction`, `ListUserRestrictionsResponse`, `ListUserRestrictionLogsResponse`):
+//! `ListGroupRolesResponse`, `GroupJoinRequest`, `ListGroupJoinRequestsResponse`, `User`, `UserRestriction`,
+//! `ListUserRestrictionsResponse`, `ListUserRestrictionLogsResponse`):
 //! string ids, resource paths, RFC 3339 times, protobuf durations (`"3600s"`), multi-role members whose `role` is
 //! the highest of `roles`, and the role field visibility rules (description and times only for the group owner, no
 //! `memberCount` on the guest role, `permissions` for the guest role always, for the requester's own roles with
@@ -65,7 +69,8 @@
 //!    gateway rejects would make "fail the next assignRole" rules fire on the wrong request. Pre-auth faults are
 //!    not modelled. A faulted request has already been counted against its quota (a gateway counts before the
 //!    backend fails) and its answer carries the rate-limit headers;
-//! 6. scopes ([`Endpoint::required_scope`]): group writes need `group:write`; user-restriction reads need
+//! 6. scopes ([`Endpoint::required_scope`]): group writes (accepting and declining join requests included) need
+//!    `group:write` and listing join requests needs `group:read`; user-restriction reads need
 //!    `universe.user-restriction:read` and updates `universe.user-restriction:write`; without it, 403
 //!    `PERMISSION_DENIED`;
 //! 7. the operation itself. The user-restriction operations first check their path ids (400) and count the
@@ -106,10 +111,37 @@
 //! - **End of list**: `nextPageToken` is `""` or omitted ([`EndOfList`]); with
 //!   [`RobloxSimConfig::empty_last_page`] a full last page still carries a token and the next page is empty.
 //! - **Roles** are ordered by rank, guest first. Ranks are unique within a group. Permissions other than
-//!   `changeRank` are fixed per kind of role (guest views; ordinary roles view and post; owner everything).
+//!   `changeRank` and `acceptRequests` (set by the seed) are fixed per kind of role (guest views; ordinary roles
+//!   view and post; owner everything).
 //! - **Groups** report `publicEntryAllowed: true`, `locked: false`, `verified: false`; `memberCount` counts
 //!   members (the owner included), and a role's `memberCount` counts members holding it.
 //! - **Hang** faults answer 503 `UNAVAILABLE` when the server shuts down, so they never hold up a shutdown.
+//!
+//! ## Join requests
+//!
+//! - **Ids are opaque** and never the user id: large numbers (from 1,000,000,000,001) counting up across every
+//!   group in creation order, so a client that sends a user id where `{join_request_id}` belongs gets 404. Take
+//!   the id from `path`. An id is never reused, even after its request is handled.
+//! - **Pending requests** are seeded ([`RobloxSim::seed_join_request`]); a user has at most one per group, and
+//!   a member has none (making a user a member by any means withdraws their request).
+//! - **Who may act**, for all three operations, checked after the scope: the group owner or a member whose
+//!   highest role has `acceptRequests` (the spec: "The `acceptRequests` permission is required"); anyone else
+//!   gets 403 `PERMISSION_DENIED`. `acceptRequests` is the second permission the seeds set
+//!   ([`RoleSeed::accept_requests`]); the owner role always has it and the guest role never. `changeRank` alone
+//!   is not enough.
+//! - **List**: in id (that is, creation) order; `maxPageSize` defaults to 10 and is clamped to 20; `filter` is
+//!   `user == 'users/N'` and nothing else (400), and an empty `filter` means none. Page tokens and the end of
+//!   the list behave as for the other lists. Checked in this order: query string (400), group (404),
+//!   permission (403), page token (400).
+//! - **Accept** makes the user a member holding the group's lowest-ranked role above guest (seeding refuses a
+//!   request to a group that has none below the owner role) and removes the request; **decline** only removes
+//!   it. Checked in this order: query string and body (400), group (404), permission (403), join request (404:
+//!   one that never existed, belongs to another group, or was already accepted or declined).
+//! - **Bodies**: the spec marks the body required and gives it an empty schema, so it must be exactly a JSON
+//!   object without fields, `{}`. A missing or empty body, non-JSON, another JSON value, or any field is 400
+//!   `INVALID_ARGUMENT`.
+//! - **Answers**: the spec's 200 has no content; the simulator answers `{}` with `content-type:
+//!   application/json`, as grpc-gateway renders an empty response message. Clients should ignore the body.
 //!
 //! ## User restrictions
 //!
@@ -200,7 +232,7 @@ use crate::server::{self, Incoming};
 pub use error::SimError;
 pub use faults::{FaultAction, FaultRule};
 pub use log::LogEntry;
-pub use model::{GroupSeed, MemberSeed, MemberSnapshot, RoleSeed};
+pub use model::{GroupSeed, JoinRequestSnapshot, MemberSeed, MemberSnapshot, RoleSeed};
 pub use universe::{UniverseSeed, UserRestrictionSnapshot};
 pub use users::{SocialNetworkProfiles, UserSeed};
 
@@ -312,6 +344,12 @@ pub enum Endpoint {
     ListRoles,
     /// `GET /cloud/v2/groups/{group_id}/roles/{role_id}`.
     GetRole,
+    /// `GET /cloud/v2/groups/{group_id}/join-requests`.
+    ListJoinRequests,
+    /// `POST /cloud/v2/groups/{group_id}/join-requests/{join_request_id}:accept`.
+    AcceptJoinRequest,
+    /// `POST /cloud/v2/groups/{group_id}/join-requests/{join_request_id}:decline`.
+    DeclineJoinRequest,
     /// `GET /cloud/v2/universes/{universe_id}/user-restrictions/{user_restriction_id}`.
     GetUserRestriction,
     /// `GET /cloud/v2/universes/{universe_id}/places/{place_id}/user-restrictions/{user_restriction_id}`.
@@ -332,7 +370,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every implemented operation.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::GetGroup,
         Endpoint::ListMemberships,
         Endpoint::UpdateMembership,
@@ -340,6 +378,9 @@ impl Endpoint {
         Endpoint::UnassignRole,
         Endpoint::ListRoles,
         Endpoint::GetRole,
+        Endpoint::ListJoinRequests,
+        Endpoint::AcceptJoinRequest,
+        Endpoint::DeclineJoinRequest,
         Endpoint::GetUserRestriction,
         Endpoint::GetPlaceUserRestriction,
         Endpoint::ListUserRestrictions,
@@ -359,7 +400,9 @@ impl Endpoint {
             | Endpoint::AssignRole
             | Endpoint::UnassignRole
             | Endpoint::ListRoles
-            | Endpoint::GetRole => 300,
+            | Endpoint::GetRole
+            | Endpoint::ListJoinRequests => 300,
+            Endpoint::AcceptJoinRequest | Endpoint::DeclineJoinRequest => 100,
             Endpoint::GetUserRestriction
             | Endpoint::GetPlaceUserRestriction
             | Endpoint::ListUserRestrictions
@@ -416,6 +459,9 @@ impl Endpoint {
             Endpoint::UnassignRole => "Cloud_UnassignRoleGroupMembership",
             Endpoint::ListRoles => "Cloud_ListGroupRoles",
             Endpoint::GetRole => "Cloud_GetGroupRole",
+            Endpoint::ListJoinRequests => "Cloud_ListGroupJoinRequests",
+            Endpoint::AcceptJoinRequest => "Cloud_AcceptGroupJoinRequest",
+            Endpoint::DeclineJoinRequest => "Cloud_DeclineGroupJoinRequest",
             Endpoint::GetUserRestriction => "Cloud_GetUserRestriction__Using_Universes",
             Endpoint::GetPlaceUserRestriction => "Cloud_GetUserRestriction__Using_Universes_Places",
             Endpoint::ListUserRestrictions => "Cloud_ListUserRestrictions",
@@ -437,6 +483,7 @@ impl Endpoint {
             | Endpoint::ListMemberships
             | Endpoint::ListRoles
             | Endpoint::GetRole
+            | Endpoint::ListJoinRequests
             | Endpoint::GetUserRestriction
             | Endpoint::GetPlaceUserRestriction
             | Endpoint::ListUserRestrictions
@@ -446,7 +493,10 @@ impl Endpoint {
             Endpoint::UpdateMembership
             | Endpoint::UpdateUserRestriction
             | Endpoint::UpdatePlaceUserRestriction => "PATCH",
-            Endpoint::AssignRole | Endpoint::UnassignRole => "POST",
+            Endpoint::AssignRole
+            | Endpoint::UnassignRole
+            | Endpoint::AcceptJoinRequest
+            | Endpoint::DeclineJoinRequest => "POST",
         }
     }
 
@@ -464,6 +514,13 @@ impl Endpoint {
             }
             Endpoint::ListRoles => "/cloud/v2/groups/{group_id}/roles",
             Endpoint::GetRole => "/cloud/v2/groups/{group_id}/roles/{role_id}",
+            Endpoint::ListJoinRequests => "/cloud/v2/groups/{group_id}/join-requests",
+            Endpoint::AcceptJoinRequest => {
+                "/cloud/v2/groups/{group_id}/join-requests/{join_request_id}:accept"
+            }
+            Endpoint::DeclineJoinRequest => {
+                "/cloud/v2/groups/{group_id}/join-requests/{join_request_id}:decline"
+            }
             Endpoint::GetUserRestriction | Endpoint::UpdateUserRestriction => {
                 "/cloud/v2/universes/{universe_id}/user-restrictions/{user_restriction_id}"
             }
@@ -488,6 +545,8 @@ impl Endpoint {
             Endpoint::UpdateMembership
                 | Endpoint::AssignRole
                 | Endpoint::UnassignRole
+                | Endpoint::AcceptJoinRequest
+                | Endpoint::DeclineJoinRequest
                 | Endpoint::UpdateUserRestriction
                 | Endpoint::UpdatePlaceUserRestriction
         )
@@ -497,9 +556,12 @@ impl Endpoint {
     /// the role operations, which only widens what the answer shows); without it the answer is 403.
     pub fn required_scope(self) -> Option<&'static str> {
         match self {
-            Endpoint::UpdateMembership | Endpoint::AssignRole | Endpoint::UnassignRole => {
-                Some("group:write")
-            }
+            Endpoint::UpdateMembership
+            | Endpoint::AssignRole
+            | Endpoint::UnassignRole
+            | Endpoint::AcceptJoinRequest
+            | Endpoint::DeclineJoinRequest => Some("group:write"),
+            Endpoint::ListJoinRequests => Some("group:read"),
             Endpoint::GetUserRestriction
             | Endpoint::GetPlaceUserRestriction
             | Endpoint::ListUserRestrictions
@@ -612,6 +674,8 @@ impl RobloxSim {
     /// | `POST /_sim/groups` | [`GroupSeed`] | 204; 400 on an invalid seed |
     /// | `GET /_sim/groups/{g}/members/{u}` | | 200 [`MemberSnapshot`]; 404 if not a member or no such group |
     /// | `PUT /_sim/groups/{g}/members/{u}` | `{"roleIds": [..]}` | 200 [`MemberSnapshot`]; 204 when `[]` removed the member; 404 no such group; 400 invalid roles |
+    /// | `POST /_sim/groups/{g}/join-requests` | `{"userId"}` | 200 `{"id": "..."}`, the join-request id; 404 no such group; 409 a member or already requesting; 400 user id 0 or no role to give |
+    /// | `GET /_sim/groups/{g}/join-requests` | | 200 `[`[`JoinRequestSnapshot`]`, ..]`, oldest first; 404 no such group |
     /// | `POST /_sim/universes` | [`UniverseSeed`] | 204; 400 on an invalid seed |
     /// | `POST /_sim/universes/{u}/places` | `{"placeId"}` | 204; 404 no such universe; 400 place id 0 or another universe's |
     /// | `GET /_sim/universes/{u}/user-restrictions/{user}` | | 200 [`UserRestrictionSnapshot`]; 404 if never restricted or no such universe |
@@ -684,7 +748,8 @@ impl RobloxSim {
             .map_err(SimError::InvalidUser)
     }
 
-    /// Registers an API key acting as `owner_user_id` with the given scopes (`"group:read"`, `"group:write"`,
+    /// Registers an API key acting as `owner_user_id` with the given scopes (`"group:read"` (needed to list join
+    /// requests), `"group:write"`,
     /// `"universe.user-restriction:read"`, `"universe.user-restriction:write"`). Registering a key again
     /// replaces it.
     pub fn add_api_key(&self, key: &str, owner_user_id: u64, scopes: &[&str]) {
@@ -716,6 +781,23 @@ impl RobloxSim {
             .group(group_id)
             .ok()?
             .snapshot(user_id)
+    }
+
+    /// Adds a pending request from `user_id` to join the group and returns its opaque id (what the request's
+    /// `path` ends with; never the user id). Refused: an unknown group, user id 0, a user who is already a member
+    /// or already has a pending request, a group with no role between guest and owner (nothing to give the user
+    /// on acceptance).
+    pub fn seed_join_request(&self, group_id: u64, user_id: u64) -> Result<String, SimError> {
+        self.inner
+            .world
+            .lock()
+            .seed_join_request(group_id, user_id, Utc::now())
+            .map(|id| id.to_string())
+    }
+
+    /// The group's pending join requests, oldest first; empty when there are none or the group does not exist.
+    pub fn join_requests(&self, group_id: u64) -> Vec<JoinRequestSnapshot> {
+        self.group_join_requests(group_id).unwrap_or_default()
     }
 
     /// Installs a fault rule and returns its id.
@@ -848,6 +930,11 @@ impl RobloxSim {
 
     fn push_log(&self, entry: LogEntry) {
         self.inner.log.lock().push(entry);
+    }
+
+    /// The group's pending join requests, oldest first; refused for an unknown group.
+    fn group_join_requests(&self, group_id: u64) -> Result<Vec<JoinRequestSnapshot>, SimError> {
+        self.inner.world.lock().join_request_snapshots(group_id)
     }
 
     fn log_since(&self, seq: u64) -> Vec<LogEntry> {

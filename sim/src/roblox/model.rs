@@ -1,5 +1,5 @@
-//! The simulated world: groups, their roles, and members holding one or more roles; plus the seeds that build it.
-//! Universes and their user restrictions live in the world too (see `universe`).
+//! The simulated world: groups, their roles, members holding one or more roles and pending join requests; plus
+//! the seeds that build it. Universes and their user restrictions live in the world too (see `universe`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -15,13 +15,17 @@ use super::universe::{IdempotentWrite, Universe};
 pub(crate) const GUEST_RANK: u8 = 0;
 /// Rank of the owner role: held by the group owner only.
 pub(crate) const OWNER_RANK: u8 = 255;
+/// The first join-request id handed out; ids count up from here across every group. Far above any user id, so a
+/// client that sends the user id where the join-request id belongs gets a 404 instead of a lucky match.
+const FIRST_JOIN_REQUEST_ID: u64 = 1_000_000_000_001;
 
 /// A group to create (or replace) in the simulator.
 ///
 /// Rules, checked by [`RobloxSim::seed_group`](super::RobloxSim::seed_group): ids are non-zero; `name` is
 /// 1–50 characters and `description` at most 1000 (the spec's limits); role ids and ranks are unique; a guest
-/// role (rank 0) and an owner role (rank 255) are present; every member holds at least one role, never the
-/// guest role, and only the owner may hold the owner role. The owner is made a member holding the owner role
+/// role (rank 0) and an owner role (rank 255) are present, and the guest role has neither `changeRank` nor
+/// `acceptRequests`; every member holds at least one role, never the guest role, and only the owner may hold
+/// the owner role. The owner is made a member holding the owner role
 /// automatically (in addition to any roles listed for them in `members`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,8 +45,8 @@ pub struct GroupSeed {
     pub members: Vec<MemberSeed>,
 }
 
-/// One role of a [`GroupSeed`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One role of a [`GroupSeed`]. The permission flags default to false when absent from JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleSeed {
     /// The role id (`groups/{g}/roles/{id}`), distinct from the rank.
@@ -55,6 +59,10 @@ pub struct RoleSeed {
     /// always may; the guest role never may (a seed setting it is refused).
     #[serde(default)]
     pub change_rank: bool,
+    /// Whether members whose highest role is this one may list, accept and decline join requests
+    /// (`acceptRequests`). The owner role always may; the guest role never may (a seed setting it is refused).
+    #[serde(default)]
+    pub accept_requests: bool,
 }
 
 /// One member of a [`GroupSeed`].
@@ -81,6 +89,18 @@ pub struct MemberSnapshot {
     pub role_name: String,
 }
 
+/// A pending join request, for assertions ([`RobloxSim::join_requests`](super::RobloxSim::join_requests)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequestSnapshot {
+    /// The opaque join-request id: the last segment of the request's `path`, never the user id.
+    pub id: String,
+    /// The requesting user.
+    pub user_id: u64,
+    /// When the request was made (`createTime`).
+    pub create_time: DateTime<Utc>,
+}
+
 /// All simulated groups and universes.
 #[derive(Default)]
 pub(crate) struct World {
@@ -90,6 +110,8 @@ pub(crate) struct World {
     pub(crate) users: BTreeMap<u64, super::users::SimUser>,
     /// Successful user-restriction updates made with an idempotency key, keyed by (key owner, key).
     pub(crate) idempotent_writes: HashMap<(u64, String), IdempotentWrite>,
+    /// How many join requests have been created, in every group: the next id is `FIRST_JOIN_REQUEST_ID` plus this.
+    join_requests_created: u64,
 }
 
 pub(crate) struct Group {
@@ -103,6 +125,9 @@ pub(crate) struct Group {
     pub(crate) roles: BTreeMap<u64, Role>,
     /// Keyed by user id, so listing in user-id order is a walk of the map.
     pub(crate) members: BTreeMap<u64, Member>,
+    /// Pending join requests keyed by their id, so listing in creation order is a walk of the map. At most one
+    /// per user, and never one from a member.
+    pub(crate) join_requests: BTreeMap<u64, JoinRequest>,
 }
 
 pub(crate) struct Role {
@@ -110,6 +135,7 @@ pub(crate) struct Role {
     pub(crate) name: String,
     pub(crate) rank: u8,
     pub(crate) change_rank: bool,
+    pub(crate) accept_requests: bool,
     pub(crate) created: DateTime<Utc>,
     pub(crate) updated: DateTime<Utc>,
 }
@@ -118,6 +144,22 @@ pub(crate) struct Member {
     pub(crate) roles: BTreeSet<u64>,
     pub(crate) created: DateTime<Utc>,
     pub(crate) updated: DateTime<Utc>,
+}
+
+impl Member {
+    /// A new member holding one role since `now`.
+    pub(crate) fn new(role_id: u64, now: DateTime<Utc>) -> Self {
+        Self {
+            roles: BTreeSet::from([role_id]),
+            created: now,
+            updated: now,
+        }
+    }
+}
+
+pub(crate) struct JoinRequest {
+    pub(crate) user: u64,
+    pub(crate) created: DateTime<Utc>,
 }
 
 impl World {
@@ -176,9 +218,73 @@ impl World {
                         updated: now,
                     },
                 );
+                // A member cannot also be asking to join.
+                group
+                    .join_requests
+                    .retain(|_, request| request.user != user_id);
             }
         }
         Ok(())
+    }
+
+    /// Adds a pending join request from `user_id` and returns its id. Refused: an unknown group, user id 0, a
+    /// member, a user already requesting, a group with no ordinary role to give on acceptance.
+    pub(crate) fn seed_join_request(
+        &mut self,
+        group_id: u64,
+        user_id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, SimError> {
+        let group = self
+            .groups
+            .get_mut(&group_id)
+            .ok_or(SimError::UnknownGroup(group_id))?;
+        let invalid = |reason: &str| SimError::InvalidJoinRequest {
+            group_id,
+            user_id,
+            reason: reason.to_owned(),
+        };
+        if user_id == 0 {
+            return Err(invalid("the user id must be non-zero"));
+        }
+        if group.members.contains_key(&user_id) {
+            return Err(SimError::AlreadyMember { group_id, user_id });
+        }
+        if group.join_request_of(user_id).is_some() {
+            return Err(SimError::DuplicateJoinRequest { group_id, user_id });
+        }
+        if group.newcomer_role().is_none() {
+            return Err(invalid(
+                "the group has no role between guest and owner to give the user on acceptance",
+            ));
+        }
+        let id = FIRST_JOIN_REQUEST_ID + self.join_requests_created;
+        self.join_requests_created += 1;
+        group.join_requests.insert(
+            id,
+            JoinRequest {
+                user: user_id,
+                created: now,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The group's pending join requests, oldest first.
+    pub(crate) fn join_request_snapshots(
+        &self,
+        group_id: u64,
+    ) -> Result<Vec<JoinRequestSnapshot>, SimError> {
+        let group = self.group(group_id)?;
+        Ok(group
+            .join_requests
+            .iter()
+            .map(|(id, request)| JoinRequestSnapshot {
+                id: id.to_string(),
+                user_id: request.user,
+                create_time: request.created,
+            })
+            .collect())
     }
 }
 
@@ -220,6 +326,9 @@ impl Group {
             if role.rank == GUEST_RANK && role.change_rank {
                 return Err(invalid("the guest role cannot have changeRank".into()));
             }
+            if role.rank == GUEST_RANK && role.accept_requests {
+                return Err(invalid("the guest role cannot have acceptRequests".into()));
+            }
             let previous = roles.insert(
                 role.id,
                 Role {
@@ -227,6 +336,7 @@ impl Group {
                     name: role.name.clone(),
                     rank: role.rank,
                     change_rank: role.change_rank || role.rank == OWNER_RANK,
+                    accept_requests: role.accept_requests || role.rank == OWNER_RANK,
                     created: now,
                     updated: now,
                 },
@@ -250,6 +360,7 @@ impl Group {
             updated: now,
             roles,
             members: BTreeMap::new(),
+            join_requests: BTreeMap::new(),
         };
         let owner_role = group.owner_role().id;
         for member in seed.members {
@@ -275,11 +386,10 @@ impl Group {
                 return Err(invalid(format!("member {} appears twice", member.user_id)));
             }
         }
-        group.members.entry(group.owner).or_insert_with(|| Member {
-            roles: BTreeSet::from([owner_role]),
-            created: now,
-            updated: now,
-        });
+        group
+            .members
+            .entry(group.owner)
+            .or_insert_with(|| Member::new(owner_role, now));
         Ok(group)
     }
 
@@ -322,6 +432,24 @@ impl Group {
             .values()
             .find(|role| role.rank == rank)
             .unwrap_or_else(|| unreachable!("seeds are checked to hold guest and owner roles"))
+    }
+
+    /// The role a user gets when their join request is accepted: the lowest-ranked role above guest, unless
+    /// that is the owner role (`None` then: the group has no ordinary role).
+    pub(crate) fn newcomer_role(&self) -> Option<&Role> {
+        self.roles
+            .values()
+            .filter(|role| role.rank != GUEST_RANK)
+            .min_by_key(|role| role.rank)
+            .filter(|role| role.rank != OWNER_RANK)
+    }
+
+    /// The id of `user_id`'s pending join request, if any.
+    pub(crate) fn join_request_of(&self, user_id: u64) -> Option<u64> {
+        self.join_requests
+            .iter()
+            .find(|(_, request)| request.user == user_id)
+            .map(|(id, _)| *id)
     }
 
     /// The member's highest-ranked role.

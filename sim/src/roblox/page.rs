@@ -20,6 +20,7 @@ pub(crate) enum Collection {
     Roles,
     UserRestrictions,
     UserRestrictionLogs,
+    JoinRequests,
 }
 
 /// What a list call asked for, minus the token itself.

@@ -1,11 +1,12 @@
 //! Response bodies exactly as the Open Cloud spec's schemas describe them (`Group`, `GroupMembership`,
-//! `GroupRole`, `ListGroupMembershipsResponse`, `ListGroupRolesResponse`, `UserRestriction`,
-//! `ListUserRestrictionsResponse`, `ListUserRestrictionLogsResponse`), built from the model.
+//! `GroupRole`, `ListGroupMembershipsResponse`, `ListGroupRolesResponse`, `GroupJoinRequest`,
+//! `ListGroupJoinRequestsResponse`, `UserRestriction`, `ListUserRestrictionsResponse`,
+//! `ListUserRestrictionLogsResponse`), built from the model.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::{GUEST_RANK, Group, Member, OWNER_RANK, Role, membership_id};
+use super::model::{GUEST_RANK, Group, JoinRequest, Member, OWNER_RANK, Role, membership_id};
 use super::universe::{GameJoin, Restriction, RestrictionLog};
 use crate::http_util::rfc3339;
 
@@ -141,8 +142,8 @@ impl RoleJson {
     }
 }
 
-/// `GroupRole_RolePermissions`. The seed only sets `changeRank`; the rest follow a fixed pattern: the guest
-/// role may view, ordinary roles may view and post, the owner role may do everything.
+/// `GroupRole_RolePermissions`. The seed only sets `changeRank` and `acceptRequests`; the rest follow a fixed
+/// pattern: the guest role may view, ordinary roles may view and post, the owner role may do everything.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Permissions {
@@ -189,7 +190,7 @@ impl Permissions {
             view_group_shout: true,
             create_group_shout: owner,
             change_rank: role.change_rank,
-            accept_requests: owner,
+            accept_requests: role.accept_requests,
             exile_members: owner,
             manage_relationships: owner,
             view_audit_log: owner,
@@ -215,6 +216,33 @@ impl Permissions {
             bypass_slow_mode: owner,
         }
     }
+}
+
+/// `GroupJoinRequest`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JoinRequestJson {
+    path: String,
+    create_time: String,
+    user: String,
+}
+
+impl JoinRequestJson {
+    pub(crate) fn new(group_id: u64, id: u64, request: &JoinRequest) -> Self {
+        Self {
+            path: format!("groups/{group_id}/join-requests/{id}"),
+            create_time: rfc3339(request.created),
+            user: format!("users/{}", request.user),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListJoinRequestsJson {
+    pub(crate) group_join_requests: Vec<JoinRequestJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_page_token: Option<String>,
 }
 
 /// `UserRestriction`.
@@ -320,9 +348,9 @@ struct RestrictionTypeJson {
     game_join_restriction: Empty,
 }
 
-/// Serializes as `{}`.
+/// Serializes as `{}`: also the whole answer of accept and decline, whose spec gives no content.
 #[derive(Serialize)]
-struct Empty {}
+pub(crate) struct Empty {}
 
 impl RestrictionLogJson {
     pub(crate) fn new(log: &RestrictionLog) -> Self {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use roster_sim::roblox::{
-    EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, MemberSeed, RobloxSim, RobloxSimConfig,
-    RoleSeed, SocialNetworkProfiles, UniverseSeed, UserRestrictionSnapshot, UserSeed,
+    EndOfList, Endpoint, FaultAction, FaultRule, GroupSeed, JoinRequestSnapshot, MemberSeed,
+    RobloxSim, RobloxSimConfig, RoleSeed, SocialNetworkProfiles, UniverseSeed,
+    UserRestrictionSnapshot, UserSeed,
 };
 use serde_json::{Value, json};
 
@@ -19,6 +20,7 @@ mod conformance;
 mod control;
 mod faults;
 mod groups;
+mod join_requests;
 mod memberships;
 mod pagination;
 mod rate_limits;
@@ -52,6 +54,7 @@ fn role_seed(id: u64, name: &str, rank: u8, change_rank: bool) -> RoleSeed {
         name: name.to_owned(),
         rank,
         change_rank,
+        ..RoleSeed::default()
     }
 }
 
@@ -62,8 +65,6 @@ fn member_seed(user_id: u64, role_ids: &[u64]) -> MemberSeed {
     }
 }
 
-/// Group 7: owner 1; admin 2 (rank 100, changeRank); officers 3 and 4 (rank 50, changeRank); plain member 10;
-/// member 11 holding member + trusted; trusted member 12.
 /// User `PLAIN` with every field set.
 fn plain_user() -> UserSeed {
     UserSeed {
@@ -86,6 +87,8 @@ fn plain_user() -> UserSeed {
     }
 }
 
+/// Group 7: owner 1; admin 2 (rank 100, changeRank and acceptRequests); officers 3 and 4 (rank 50, changeRank
+/// only); plain member 10; member 11 holding member + trusted; trusted member 12.
 fn main_group() -> GroupSeed {
     GroupSeed {
         id: GROUP,
@@ -97,7 +100,10 @@ fn main_group() -> GroupSeed {
             role_seed(MEMBER, "Member", 1, false),
             role_seed(TRUSTED, "Trusted", 10, false),
             role_seed(OFFICER, "Officer", 50, true),
-            role_seed(ADMIN, "Admin", 100, true),
+            RoleSeed {
+                accept_requests: true,
+                ..role_seed(ADMIN, "Admin", 100, true)
+            },
             role_seed(OWNER_ROLE, "Owner", 255, false),
         ],
         members: vec![
@@ -149,6 +155,17 @@ fn role(id: u64) -> String {
 
 fn membership(user: u64) -> String {
     format!("/cloud/v2/groups/{GROUP}/memberships/{user}")
+}
+
+fn join_requests_path(group: u64) -> String {
+    format!("/cloud/v2/groups/{group}/join-requests")
+}
+
+/// Seeds a pending join request from `user` to `group` and returns its id.
+#[track_caller]
+fn seed_join_request(sim: &RobloxSim, group: u64, user: u64) -> String {
+    sim.seed_join_request(group, user)
+        .expect("a valid join request seed")
 }
 
 /// A running simulator with a client; `stop` shuts it down and checks the server task ends.
@@ -313,6 +330,31 @@ impl TestSim {
     async fn patch(&self, key: &str, target: &str, body: Value) -> Reply {
         let path = format!("/cloud/v2/groups/{GROUP}/memberships/{target}");
         self.call(Method::PATCH, &path, Some(key), &[], Some(Body::Json(body)))
+            .await
+    }
+
+    /// `POST .../join-requests/{id}:{verb}` (`accept` or `decline`) in `group` with `body`.
+    async fn decide(
+        &self,
+        key: &str,
+        group: u64,
+        id: &str,
+        verb: &str,
+        body: Option<Body>,
+    ) -> Reply {
+        let path = format!("{}/{id}:{verb}", join_requests_path(group));
+        self.call(Method::POST, &path, Some(key), &[], body).await
+    }
+
+    /// Accepts join request `id` of group 7 with the body `{}`.
+    async fn accept(&self, key: &str, id: &str) -> Reply {
+        self.decide(key, GROUP, id, "accept", Some(Body::Json(json!({}))))
+            .await
+    }
+
+    /// Declines join request `id` of group 7 with the body `{}`.
+    async fn decline(&self, key: &str, id: &str) -> Reply {
+        self.decide(key, GROUP, id, "decline", Some(Body::Json(json!({}))))
             .await
     }
 

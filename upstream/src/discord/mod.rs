@@ -439,6 +439,7 @@ impl DiscordApi for DiscordClient {
             owner_id: g.owner_id.get(),
             roles: g.roles.into_iter().map(role).collect(),
             approximate_member_count: g.approximate_member_count,
+            icon: g.icon.map(|h| h.to_string()),
         })
     }
 

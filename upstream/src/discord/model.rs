@@ -62,6 +62,9 @@ pub struct GuildInfo {
     pub roles: Vec<Role>,
     /// Discord's approximate member count.
     pub approximate_member_count: Option<u64>,
+    /// The icon's hash, when the guild has an icon.
+    #[serde(default)]
+    pub icon: Option<String>,
 }
 
 /// Permission bits Roster cares about.

@@ -3,6 +3,7 @@
 //! (`roster_jobs::job_kinds!`), so a registered kind without a handler does not build.
 
 pub mod discord;
+pub mod groups;
 pub mod moderation;
 pub mod rank;
 

@@ -94,7 +94,7 @@ async fn converge(
         .map_err(upstream_failure)?
         .ok_or_else(|| {
             Failure::permanent(
-                codes::ROBLOX_API_ERROR,
+                codes::NOT_IN_GROUP,
                 format!("user {user} is not a member of group {group}"),
             )
         })?;
@@ -123,6 +123,23 @@ async fn converge(
                     target_rank: rank,
                     rule_id: None,
                 },
+                RankOp::Raise { rank } => {
+                    if let Some(g) = job.guard_rank
+                        && (rank > g || current > g)
+                    {
+                        return Err(Failure::permanent(
+                            codes::BAD_REQUEST,
+                            format!(
+                                "raising user {user} to rank {rank} is not allowed: the member (rank {current}) or the target is above the group's guard rank {g}"
+                            ),
+                        ));
+                    }
+                    RankPlan {
+                        previous_rank: current,
+                        target_rank: rank.max(current),
+                        rule_id: None,
+                    }
+                }
                 RankOp::Promote | RankOp::Demote => {
                     let direction = if matches!(job.op, RankOp::Promote) {
                         Direction::Promote

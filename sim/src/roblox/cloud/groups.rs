@@ -365,7 +365,7 @@ pub(super) fn existing_group(world: &World, group_id: u64) -> Result<&Group, Api
         .ok_or_else(|| group_not_found(group_id))
 }
 
-fn group_not_found(group_id: u64) -> ApiError {
+pub(super) fn group_not_found(group_id: u64) -> ApiError {
     ApiError::not_found(format!("Group {group_id} was not found."))
 }
 

@@ -1,5 +1,5 @@
 //! The `/cloud/v2` request pipeline (latency, routing, auth, rate limit, faults, scopes) and the group
-//! operations (the user-restriction operations are in `restrictions`).
+//! operations, join requests included (the user-restriction operations are in `restrictions`).
 
 use std::time::Duration;
 
@@ -13,16 +13,18 @@ use super::error::{ApiError, invalid_api_key};
 use super::filter::parse_id;
 use super::restrictions::{self};
 use super::users;
-use super::wire::{GroupJson, RoleJson, Viewer};
+use super::wire::{Empty, GroupJson, RoleJson, Viewer};
 use super::{ApiKey, Endpoint, FaultAction, Incoming, LogEntry, RobloxSim, RobloxSimConfig};
 use crate::http_util::{json_response, rfc3339};
 
 mod groups;
+mod join_requests;
 mod routes;
 
 use groups::{
     WriteOp, existing_group, list_memberships, list_roles, parse_group_id, write_membership,
 };
+use join_requests::{Decision, decide_join_request, list_join_requests};
 use routes::Route;
 pub(crate) use routes::query_params;
 
@@ -216,6 +218,36 @@ fn operate(
                 now,
             )?;
             Ok(json_response(StatusCode::OK, &body))
+        }
+        Route::ListJoinRequests { group } => {
+            let page = list_join_requests(&world, group, query, config, key.owner)?;
+            Ok(json_response(StatusCode::OK, &page))
+        }
+        Route::AcceptJoinRequest {
+            group,
+            join_request,
+        }
+        | Route::DeclineJoinRequest {
+            group,
+            join_request,
+        } => {
+            query_params(query, &[])?;
+            let decision = if matches!(route, Route::AcceptJoinRequest { .. }) {
+                Decision::Accept
+            } else {
+                Decision::Decline
+            };
+            decide_join_request(
+                &mut world,
+                group,
+                join_request,
+                &incoming.body,
+                key.owner,
+                decision,
+                now,
+            )?;
+            // The spec's 200 has no content; grpc-gateway renders an empty message as `{}`.
+            Ok(json_response(StatusCode::OK, &Empty {}))
         }
         Route::GetUser { user } => {
             query_params(query, &[])?;

@@ -32,6 +32,9 @@ pub(super) enum Route {
     UnassignRole { group: String, membership: String },
     ListRoles { group: String },
     GetRole { group: String, role: String },
+    ListJoinRequests { group: String },
+    AcceptJoinRequest { group: String, join_request: String },
+    DeclineJoinRequest { group: String, join_request: String },
     UserRestriction(RestrictionRoute),
     GetUser { user: String },
 }
@@ -46,6 +49,9 @@ impl Route {
             Route::UnassignRole { .. } => Endpoint::UnassignRole,
             Route::ListRoles { .. } => Endpoint::ListRoles,
             Route::GetRole { .. } => Endpoint::GetRole,
+            Route::ListJoinRequests { .. } => Endpoint::ListJoinRequests,
+            Route::AcceptJoinRequest { .. } => Endpoint::AcceptJoinRequest,
+            Route::DeclineJoinRequest { .. } => Endpoint::DeclineJoinRequest,
             Route::UserRestriction(route) => route.endpoint(),
             Route::GetUser { .. } => Endpoint::GetUser,
         }
@@ -104,6 +110,27 @@ impl Route {
                 group: (*group).to_owned(),
                 role: (*role).to_owned(),
             },
+            ["groups", group, "join-requests"] => Route::ListJoinRequests {
+                group: (*group).to_owned(),
+            },
+            // Only the custom methods exist: there is no operation on a join request itself.
+            ["groups", group, "join-requests", join_request] => {
+                match join_request.rsplit_once(':') {
+                    Some((join_request, "accept")) if !join_request.is_empty() => {
+                        Route::AcceptJoinRequest {
+                            group: (*group).to_owned(),
+                            join_request: join_request.to_owned(),
+                        }
+                    }
+                    Some((join_request, "decline")) if !join_request.is_empty() => {
+                        Route::DeclineJoinRequest {
+                            group: (*group).to_owned(),
+                            join_request: join_request.to_owned(),
+                        }
+                    }
+                    _ => return Err(not_found()),
+                }
+            }
             ["users", user] => Route::GetUser {
                 user: (*user).to_owned(),
             },
@@ -240,6 +267,76 @@ mod tests {
             route(Method::DELETE, "/cloud/v2/groups/7/roles/5"),
             Err(405)
         );
+    }
+
+    #[test]
+    fn join_request_routes() {
+        assert_eq!(
+            route(Method::GET, "/cloud/v2/groups/7/join-requests"),
+            Ok(Route::ListJoinRequests { group: "7".into() })
+        );
+        assert_eq!(
+            route(
+                Method::POST,
+                "/cloud/v2/groups/7/join-requests/1000000000001:accept"
+            ),
+            Ok(Route::AcceptJoinRequest {
+                group: "7".into(),
+                join_request: "1000000000001".into()
+            })
+        );
+        assert_eq!(
+            route(
+                Method::POST,
+                "/cloud/v2/groups/7/join-requests/1000000000001%3Adecline"
+            ),
+            Ok(Route::DeclineJoinRequest {
+                group: "7".into(),
+                join_request: "1000000000001".into()
+            })
+        );
+        let wrong = Route::parse(
+            &Method::GET,
+            "/cloud/v2/groups/7/join-requests/1000000000001:accept",
+        )
+        .expect_err("405")
+        .into_response();
+        assert_eq!(wrong.status().as_u16(), 405);
+        assert_eq!(
+            wrong
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
+        let wrong = Route::parse(&Method::POST, "/cloud/v2/groups/7/join-requests")
+            .expect_err("405")
+            .into_response();
+        assert_eq!(wrong.status().as_u16(), 405);
+        assert_eq!(
+            wrong
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok()),
+            Some("GET")
+        );
+        assert_eq!(
+            route(
+                Method::DELETE,
+                "/cloud/v2/groups/7/join-requests/1000000000001:decline"
+            ),
+            Err(405)
+        );
+        for (method, path) in [
+            (Method::POST, "/cloud/v2/groups/7/join-requests/5:approve"),
+            (Method::GET, "/cloud/v2/groups/7/join-requests/5"),
+            (Method::DELETE, "/cloud/v2/groups/7/join-requests/5"),
+            (Method::POST, "/cloud/v2/groups/7/join-requests/:accept"),
+            (Method::POST, "/cloud/v2/groups/7/join-requests:accept"),
+            (Method::POST, "/cloud/v2/groups/7/join-requests/5:accept/x"),
+        ] {
+            assert_eq!(route(method, path), Err(404), "{path}");
+        }
     }
 
     #[test]
