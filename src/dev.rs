@@ -269,6 +269,7 @@ fn demo_discord_guild() -> dsim::GuildSeed {
         id: DEMO_GUILD,
         name: "Roster Demo Guild".into(),
         owner_id: DEMO_DISCORD_OWNER,
+        icon: None,
         roles,
         members,
     }

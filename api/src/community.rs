@@ -25,7 +25,7 @@ use roster_core::jobs::groups::{JoinRequestDecision, JoinRequestJob, JoinRequest
 use roster_core::jobs::ranking::{RankOp, RankResult};
 use roster_core::jobs::{JobRecord, JobStatus};
 use roster_core::ranking::{self, RankError, RankRequest, Submitted};
-use roster_core::store::{StoreExt, Tree};
+use roster_core::store::{StoreExt, Tree, TxnExt};
 use roster_upstream::UpstreamError;
 use roster_upstream::roblox::UserNames;
 use serde::de::DeserializeOwned;
@@ -211,7 +211,7 @@ fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
 
 /// `GET /api/server/info`
 pub(crate) async fn server_info(state: &AppState, req: &Request) -> CResult {
-    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| Some(p.server_id))?;
+    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| p.server_id)?;
     let id = caller.guild.get();
     if let Some((at, info)) = state.community.servers.lock().get(&id)
         && at.elapsed() < SERVER_INFO_TTL
@@ -348,7 +348,7 @@ fn upstream(e: UpstreamError, who: &str) -> CError {
 
 /// `GET /api/user/rank`
 pub(crate) async fn rank(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::GroupUserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::GroupUserParams>(state, req, |p| p.server_id)?;
     let u = user(p.roblox_id)?;
     let g = group_for(state, &caller, p.group_id)?;
     let key = open_key(state, &g)?;
@@ -389,7 +389,7 @@ pub(crate) async fn rank(state: &AppState, req: &Request) -> CResult {
 
 /// `GET /api/xp/get`
 pub(crate) fn xp_get(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let m = community::member(&state.ctx, caller.guild, user(p.roblox_id)?)?;
     ok(&cw::XpBalance {
         success: true,
@@ -413,7 +413,7 @@ pub enum XpWrite {
 
 /// `POST /api/xp/set|add|subtract`
 pub(crate) async fn xp_write(state: &AppState, req: &Request, which: XpWrite) -> CResult {
-    let (caller, p) = caller::<cw::XpBody>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::XpBody>(state, req, |p| p.server_id)?;
     let n = p.amount.0;
     let change = match which {
         XpWrite::Set => XpOp::Set(n),
@@ -450,7 +450,7 @@ pub(crate) async fn xp_write(state: &AppState, req: &Request, which: XpWrite) ->
 
 /// `GET /api/group/join-requests`
 pub(crate) async fn join_requests(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::JoinRequestsQuery>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::JoinRequestsQuery>(state, req, |p| p.server_id)?;
     let limit = match p.limit {
         None => 20,
         Some(cw::Amount(n @ 1..=20)) => n as u32,
@@ -479,19 +479,22 @@ pub(crate) async fn join_requests(state: &AppState, req: &Request) -> CResult {
             }
             e => upstream(e, "Roblox"),
         })?;
-    let mut data = Vec::with_capacity(page.group_join_requests.len());
-    for r in page.group_join_requests {
-        let Some(uid) = r.user_id() else { continue };
-        let display_name = display_name(state, key.expose(), uid).await;
-        data.push(cw::JoinRequestView {
-            id: r.id().to_owned(),
-            user: cw::JoinUser {
-                user_id: uid,
-                display_name,
-            },
-            created_at: r.create_time.clone(),
-        });
-    }
+    // Display names for the page at once (at most 20, mostly from the cache).
+    let data = futures::future::join_all(page.group_join_requests.iter().filter_map(|r| {
+        let uid = r.user_id()?;
+        let key = key.expose();
+        Some(async move {
+            cw::JoinRequestView {
+                id: r.id().to_owned(),
+                user: cw::JoinUser {
+                    user_id: uid,
+                    display_name: display_name(state, key, uid).await,
+                },
+                created_at: r.create_time.clone(),
+            }
+        })
+    }))
+    .await;
     ok(&cw::JoinRequests {
         success: true,
         group_id: g.id.get(),
@@ -523,7 +526,7 @@ async fn display_name(state: &AppState, key: &str, uid: u64) -> String {
 
 /// `POST /api/group/accept-request` and `/api/group/deny-request`
 pub(crate) async fn join_decide(state: &AppState, req: &Request, accept: bool) -> CResult {
-    let (caller, p) = caller::<cw::JoinDecisionBody>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::JoinDecisionBody>(state, req, |p| p.server_id)?;
     let g = group_for(state, &caller, p.group_id)?;
     let credential = g
         .open_cloud_key
@@ -557,10 +560,19 @@ pub(crate) async fn join_decide(state: &AppState, req: &Request, accept: bool) -
     );
     let job_id = job.id();
     let done = state.ctx.jobs.hub().watch(job_id);
-    use roster_core::idempotency::{IdemDecision, check_and_record};
+    use roster_core::idempotency::{IdemDecision, IdemRecord, check_and_record, record_key};
     let decision = state
         .ctx
         .commit(|tx, jobs| {
+            // A decision whose job failed (the request was not found, Roblox kept refusing) may
+            // be tried again, either way: only one that went through is final.
+            let k = record_key(tenant, &idem_key);
+            if let Some(prev) = tx.get_json::<IdemRecord>(Tree::Idempotency, &k)?
+                && let Some(rec) = tx.get_json::<JobRecord>(Tree::Jobs, &prev.job_id.to_bytes())?
+                && matches!(rec.status, JobStatus::Failed | JobStatus::Dead)
+            {
+                tx.remove(Tree::Idempotency, &k)?;
+            }
             let d = check_and_record(tx, tenant, &idem_key, &hash, job_id, now, ttl)?;
             if matches!(d, IdemDecision::Fresh) {
                 jobs.stage_owned(tx, job.clone())?;
@@ -678,7 +690,7 @@ fn rank_error(e: RankError) -> CError {
 
 /// `POST /api/group/promote` and `/api/group/demote`
 pub(crate) async fn promote(state: &AppState, req: &Request, up: bool) -> CResult {
-    let (caller, p) = caller::<cw::GroupUserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::GroupUserParams>(state, req, |p| p.server_id)?;
     let u = user(p.roblox_id)?;
     let g = group_for(state, &caller, p.group_id)?;
     let group = g.id;
@@ -734,7 +746,7 @@ fn render_rank(rec: &JobRecord) -> CResult {
 
 /// `GET /api/medals/list`
 pub(crate) fn medals_list(state: &AppState, req: &Request) -> CResult {
-    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| Some(p.server_id))?;
+    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     ok(&cw::Medals {
         medals: s
@@ -751,7 +763,7 @@ pub(crate) fn medals_list(state: &AppState, req: &Request) -> CResult {
 
 /// `GET /api/medals/user`
 pub(crate) fn medals_user(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     let m = community::member(&state.ctx, caller.guild, user(p.roblox_id)?)?;
     ok(&cw::Medals {
@@ -772,7 +784,7 @@ pub(crate) fn medals_user(state: &AppState, req: &Request) -> CResult {
 
 /// `POST /api/medals/award` and `/api/medals/revoke`
 pub(crate) async fn medal_write(state: &AppState, req: &Request, give: bool) -> CResult {
-    let (caller, p) = caller::<cw::MedalBody>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::MedalBody>(state, req, |p| p.server_id)?;
     let u = user(p.roblox_id)?;
     let name = community::set_award(
         &state.ctx,
@@ -796,7 +808,7 @@ pub(crate) async fn medal_write(state: &AppState, req: &Request, give: bool) -> 
 
 /// `GET /api/certifications/list`
 pub(crate) fn certs_list(state: &AppState, req: &Request) -> CResult {
-    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| Some(p.server_id))?;
+    let (caller, _) = caller::<cw::ServerQuery>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     ok(&cw::Certifications {
         certifications: s
@@ -814,7 +826,7 @@ pub(crate) fn certs_list(state: &AppState, req: &Request) -> CResult {
 
 /// `GET /api/certifications/user`
 pub(crate) fn certs_user(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     let m = community::member(&state.ctx, caller.guild, user(p.roblox_id)?)?;
     ok(&cw::Certifications {
@@ -836,7 +848,7 @@ pub(crate) fn certs_user(state: &AppState, req: &Request) -> CResult {
 
 /// `GET /api/certifications/check`
 pub(crate) fn certs_check(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::CertificationParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::CertificationParams>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     let def = s.certification(&p.reference).ok_or_else(|| {
         CError::new(
@@ -856,7 +868,7 @@ pub(crate) fn certs_check(state: &AppState, req: &Request) -> CResult {
 
 /// `POST /api/certifications/award` and `/api/certifications/revoke`
 pub(crate) async fn cert_write(state: &AppState, req: &Request, give: bool) -> CResult {
-    let (caller, p) = caller::<cw::CertificationParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::CertificationParams>(state, req, |p| p.server_id)?;
     let u = user(p.roblox_id)?;
     let reference = community::set_award(
         &state.ctx,
@@ -887,7 +899,7 @@ pub(crate) async fn cert_write(state: &AppState, req: &Request, give: bool) -> C
 
 /// `GET /api/ep/get`
 pub(crate) fn ep_get(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let s = community::settings(&state.ctx, caller.guild)?;
     let m = community::member(&state.ctx, caller.guild, user(p.roblox_id)?)?;
     ok(&cw::EpStatus {
@@ -899,7 +911,7 @@ pub(crate) fn ep_get(state: &AppState, req: &Request) -> CResult {
 
 /// `POST /api/ep/add`
 pub(crate) async fn ep_add(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::EpBody>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::EpBody>(state, req, |p| p.server_id)?;
     let (ep, warning_level) = community::add_ep(
         &state.ctx,
         caller.guild,
@@ -933,14 +945,14 @@ fn loa_view(
 
 /// `GET /api/loa/status`
 pub(crate) fn loa_status(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let l = leave::current(&state.ctx, caller.guild, user(p.roblox_id)?)?;
     ok(&loa_view(l.as_ref(), None, state.ctx.clock.now()))
 }
 
 /// `POST /api/loa/start`
 pub(crate) async fn loa_start(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::LoaStartBody>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::LoaStartBody>(state, req, |p| p.server_id)?;
     let days = u32::try_from(p.days.0).unwrap_or(u32::MAX);
     let now = state.ctx.clock.now();
     let new = NewLeave::days_from(now, days)?;
@@ -957,7 +969,7 @@ pub(crate) async fn loa_start(state: &AppState, req: &Request) -> CResult {
 
 /// `POST /api/loa/end`
 pub(crate) async fn loa_end(state: &AppState, req: &Request) -> CResult {
-    let (caller, p) = caller::<cw::UserParams>(state, req, |p| Some(p.server_id))?;
+    let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
     let l = leave::end_active(
         &state.ctx,
         caller.guild,

@@ -6,6 +6,7 @@
 //! target/release/roster-bench rank --backend redis --ops-seconds 30
 //! target/release/roster-bench sync-all                # 10,000 members, 10% changed (about 17 minutes)
 //! target/release/roster-bench connections             # connection limits at default settings
+//! target/release/roster-bench community               # XP writes; 500 join-request accepts (about 5 minutes)
 //! ```
 //!
 //! `rank` runs `roster serve` (the release binary next to this one) as a child process against
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod community;
 mod conns;
 mod guild;
 mod idle;
@@ -177,6 +179,28 @@ enum Scenario {
         /// Idle sockets held open during the second run.
         #[arg(long, default_value_t = 300)]
         idle: usize,
+    },
+    /// The community API: concurrent XP adds to one user (exact sum), sustained XP writes, and
+    /// join-request accepts against Open Cloud's 100 a minute.
+    Community {
+        /// Queue backend(s).
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Which,
+        /// Concurrent XP adds to one user.
+        #[arg(long, default_value_t = 1000)]
+        adds: u64,
+        /// Clients in the sustained XP run.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Length of the sustained XP run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Join requests to accept.
+        #[arg(long, default_value_t = 500)]
+        accepts: u64,
+        /// The simulator's rate-limit window (Open Cloud's is a minute).
+        #[arg(long, default_value_t = 60)]
+        window_seconds: u64,
     },
     /// (internal) The bare warp route the hot path is compared with.
     #[command(hide = true)]
@@ -749,6 +773,14 @@ async fn main() -> anyhow::Result<()> {
             nofile,
             idle,
         } => conns::connections(sockets, nofile, idle).await,
+        Scenario::Community {
+            backend,
+            adds,
+            clients,
+            seconds,
+            accepts,
+            window_seconds,
+        } => community::community(backend, adds, clients, seconds, accepts, window_seconds).await,
         Scenario::BareServer { port } => guild::bare_server(port).await,
         Scenario::Chaos {
             backend,

@@ -40,7 +40,8 @@ fn role(id: u64, name: &str, position: u16, permissions: u64, managed: bool) -> 
     }
 }
 
-async fn admin(
+/// An admin call: a JSON body or a raw one with its content type.
+pub(crate) async fn admin(
     server: &Server,
     method: reqwest::Method,
     path: &str,
@@ -173,6 +174,7 @@ pub async fn sync_all(members: u64, change_percent: u64, latency_ms: u64) -> any
             id: GUILD,
             name: "Bench".into(),
             owner_id: OWNER,
+            icon: None,
             roles: vec![
                 role(GUILD, "@everyone", 0, 0, false),
                 role(R_VERIFIED, "Verified", 1, 0, false),

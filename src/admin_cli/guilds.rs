@@ -1,5 +1,6 @@
 //! `admin guild`, `admin guild-key` and `admin sync-all`.
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use reqwest::Method as M;
 use serde_json::{Value, json};
@@ -83,6 +84,16 @@ pub(super) enum GuildCmd {
     /// or unlink it.
     #[command(subcommand)]
     RoleBridge(RoleBridgeCmd),
+    /// Show the community API's catalogues and thresholds (medals, certifications, EP warning
+    /// thresholds, XP ranks), or replace them with a JSON file's.
+    Community {
+        /// Guild id.
+        id: String,
+        /// A JSON file with `medals`, `certifications`, `epWarningThresholds` and `xpRanks`
+        /// (see docs/community-api.md); it replaces the guild's.
+        #[arg(long, value_name = "FILE")]
+        set: Option<std::path::PathBuf>,
+    },
     /// Show a guild.
     Show {
         /// Guild id.
@@ -183,6 +194,20 @@ impl GuildCmd {
                     .await?
             }
             GuildCmd::RoleBridge(cmd) => cmd.run(c).await?,
+            GuildCmd::Community { id, set } => match set {
+                None => {
+                    c.call(M::GET, &format!("/guilds/{id}/community"), None)
+                        .await?
+                }
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let body: Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", file.display()))?;
+                    c.call(M::PUT, &format!("/guilds/{id}/community"), Some(body))
+                        .await?
+                }
+            },
             GuildCmd::Show { id } => c.call(M::GET, &format!("/guilds/{id}"), None).await?,
             GuildCmd::List => c.call(M::GET, "/guilds", None).await?,
         })

@@ -286,6 +286,27 @@ async fn acknowledged_writes_survive_a_control_plane_sigkill() {
         .await
         .unwrap();
     assert_eq!(status, 201, "{body}");
+    let (status, key) = c
+        .admin(
+            Method::POST,
+            &format!("/guilds/{guild}/keys"),
+            Some(json!({"label": "community"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{key}");
+    let guild_key = key["key"].as_str().unwrap().to_owned();
+    let base = c.api.base.clone();
+    let http = reqwest::Client::new();
+    let xp = {
+        let (http, base, guild_key) = (http.clone(), base.clone(), guild_key.clone());
+        move |i: u64| {
+            http.post(format!("{base}/api/xp/add"))
+                .header("x-api-key", &guild_key)
+                .json(&json!({"serverId": guild.to_string(), "robloxId": 4242, "amount": 1, "reference": format!("w{i}")}))
+                .send()
+        }
+    };
     let c = std::sync::Arc::new(tokio::sync::Mutex::new(c));
     let stop = tokio_util::sync::CancellationToken::new();
     let writer = {
@@ -329,7 +350,7 @@ async fn acknowledged_writes_survive_a_control_plane_sigkill() {
     stop.cancel();
     let (acked, refused) = writer.await.unwrap();
     assert!(refused > 0, "no write met the dead control plane");
-    let c = c.lock().await;
+    let mut c = c.lock().await;
     let (_, blacklist) = c
         .admin(
             Method::GET,
@@ -352,6 +373,47 @@ async fn acknowledged_writes_survive_a_control_plane_sigkill() {
     assert!(
         missing.is_empty(),
         "acknowledged but lost after the SIGKILL: {missing:?}"
+    );
+    // Community writes alone (no other write's flush to ride on): every acknowledged XP add
+    // is in the balance after a SIGKILL (one not acknowledged may be too).
+    let writer = {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut acked = 0u64;
+            for i in 0.. {
+                if s.is_cancelled() {
+                    break;
+                }
+                match xp(i).await {
+                    Ok(r) if r.status().is_success() => acked += 1,
+                    _ => break,
+                }
+            }
+            acked
+        });
+        (stop, task)
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.kill_serve();
+    writer.0.cancel();
+    let acked_xp = writer.1.await.unwrap();
+    c.start_serve().unwrap();
+    c.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let balance: serde_json::Value = http
+        .get(format!("{base}/api/xp/get?serverId={guild}&robloxId=4242"))
+        .header("x-api-key", &guild_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let balance = balance["xp"].as_u64().unwrap();
+    assert!(acked_xp >= 10, "{acked_xp} XP adds acknowledged");
+    assert!(
+        balance >= acked_xp,
+        "{acked_xp} XP adds acknowledged, {balance} after the SIGKILL"
     );
 }
 

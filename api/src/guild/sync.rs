@@ -575,8 +575,14 @@ pub(crate) fn job(state: &AppState, req: &Request, guild_raw: &str, job_raw: &st
     let id: JobId = job_raw
         .parse()
         .map_err(|_| GuildError::bad(format!("{job_raw:?} is not a job id")))?;
+    // The guild's own jobs, and those of its groups (rank changes and join-request decisions the
+    // community API started for it).
+    let g = guild_record(state, &caller)?;
     let rec = ops::get(&state.ctx, id)?
-        .filter(|r| r.tenant == Tenant::Guild(caller.guild))
+        .filter(|r| match r.tenant {
+            Tenant::Guild(t) => t == caller.guild,
+            Tenant::Group(t) => g.discord.main_group == Some(t) || g.linked_groups.contains(&t),
+        })
         .ok_or_else(|| GuildError::not_found(format!("job {id}")))?;
     let result = match (rec.kind, &rec.result) {
         (JobKind::DiscordSyncMember, Some(v)) => {

@@ -91,12 +91,14 @@ impl JsonSchema for RequestId {
     }
 }
 
-/// `serverId`: the Discord server (guild) of the API key.
+/// `serverId` only.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerQuery {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
 }
 
 /// A Roblox user, and optionally the server.
@@ -105,7 +107,8 @@ pub struct ServerQuery {
 pub struct VerifiedQuery {
     /// The Roblox user id.
     pub roblox_id: IdInput,
-    /// The Discord server id; the API key's when left out.
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
     #[serde(default)]
     pub server_id: Option<IdInput>,
 }
@@ -115,8 +118,10 @@ pub struct VerifiedQuery {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156}))]
 pub struct UserParams {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
 }
@@ -126,8 +131,10 @@ pub struct UserParams {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156}))]
 pub struct GroupUserParams {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// A group linked to the server; the server's main group when left out.
@@ -140,8 +147,10 @@ pub struct GroupUserParams {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156, "amount": 25, "reference": "quest-42-156"}))]
 pub struct XpBody {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// How much.
@@ -156,8 +165,10 @@ pub struct XpBody {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinRequestsQuery {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// A group linked to the server; the server's main group when left out.
     #[serde(default)]
     pub group_id: Option<IdInput>,
@@ -177,8 +188,10 @@ pub struct JoinRequestsQuery {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "requestId": "aBc123"}))]
 pub struct JoinDecisionBody {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The join request's id.
     pub request_id: RequestId,
     /// A group linked to the server; the server's main group when left out.
@@ -191,8 +204,10 @@ pub struct JoinDecisionBody {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156, "medalName": "Purple Heart"}))]
 pub struct MedalBody {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// The medal's name (without regard to case).
@@ -204,8 +219,10 @@ pub struct MedalBody {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156, "reference": "AFO"}))]
 pub struct CertificationParams {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// The certification's reference, e.g. `AFO` (without regard to case).
@@ -217,8 +234,10 @@ pub struct CertificationParams {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156, "company": "main", "amount": 5}))]
 pub struct EpBody {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// `main`, `sub1`, `sub2` or `sub3`.
@@ -232,8 +251,10 @@ pub struct EpBody {
 #[serde(rename_all = "camelCase")]
 #[schemars(example = serde_json::json!({"serverId": "123456789012345678", "robloxId": 156, "days": 7}))]
 pub struct LoaStartBody {
-    /// The Discord server id (must be the API key's).
-    pub server_id: IdInput,
+    /// The Discord server id: the API key's (its guild's) when left out, and it must be the
+    /// key's when given.
+    #[serde(default)]
+    pub server_id: Option<IdInput>,
     /// The Roblox user id.
     pub roblox_id: IdInput,
     /// Length in days (1–365), from now.

@@ -527,9 +527,6 @@ pub async fn change_xp(
                     crate::ranking::stage_raise(ctx, tx, jobs, group, user, rank, actor)?;
                 outcome.rank = outcome.rank_job.map(|_| rank);
             }
-            if outcome.rank_job.is_none() {
-                jobs.unchanged();
-            }
             if let Some(r) = reference {
                 tx.put_json(
                     Tree::CommunityRefs,

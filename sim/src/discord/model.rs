@@ -48,6 +48,9 @@ pub struct GuildSeed {
     pub name: String,
     /// The owner's user id (one of `members`).
     pub owner_id: u64,
+    /// The icon's hash (32 hex digits, `a_` first for an animated icon); none by default.
+    #[serde(default)]
+    pub icon: Option<String>,
     /// The guild's roles, `@everyone` optional.
     #[serde(default)]
     pub roles: Vec<RoleSeed>,
@@ -159,6 +162,7 @@ pub(crate) struct Guild {
     pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) owner: u64,
+    pub(crate) icon: Option<String>,
     /// Keyed by role id, `@everyone` included.
     pub(crate) roles: BTreeMap<u64, Role>,
     /// Keyed by user id, so listing in user-id order is a walk of the map.
@@ -550,6 +554,14 @@ fn build_guild(seed: &GuildSeed) -> Result<Guild, SimError> {
         return Err(prefix("ownerId must be non-zero".into()));
     }
     check_len("the guild name", &seed.name, 2, 100).map_err(|err| prefix(err.to_string()))?;
+    if let Some(icon) = &seed.icon {
+        let hash = icon.strip_prefix("a_").unwrap_or(icon);
+        if hash.len() != 32 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(prefix(format!(
+                "the icon must be an image hash (32 hex digits, `a_` first when animated), got {icon:?}"
+            )));
+        }
+    }
     let mut roles = BTreeMap::new();
     let mut positions = BTreeSet::new();
     for role in &seed.roles {
@@ -593,6 +605,7 @@ fn build_guild(seed: &GuildSeed) -> Result<Guild, SimError> {
         id: seed.id,
         name: seed.name.clone(),
         owner: seed.owner_id,
+        icon: seed.icon.clone(),
         roles,
         members: BTreeMap::new(),
         bans: BTreeMap::new(),
@@ -654,6 +667,7 @@ mod tests {
             id: 10,
             name: "Guild".into(),
             owner_id: 1,
+            icon: None,
             roles: vec![role(11, 1, 0), role(12, 2, perm::MANAGE_ROLES)],
             members: vec![member(1, &[]), member(2, &[12])],
         };
@@ -692,6 +706,7 @@ mod tests {
                 id: 10,
                 name: "Guild".into(),
                 owner_id: 1,
+                icon: None,
                 roles: vec![role(11, 1, perm::ADMINISTRATOR)],
                 members: vec![member(1, &[]), member(2, &[11]), member(3, &[])],
             })

@@ -227,7 +227,7 @@ impl GuildJson {
         Self {
             id: guild.id.to_string(),
             name: guild.name.clone(),
-            icon: None,
+            icon: guild.icon.clone(),
             description: None,
             home_header: None,
             splash: None,

@@ -115,6 +115,7 @@ fn main_guild() -> GuildSeed {
         id: GUILD,
         name: "Roster Test Guild".into(),
         owner_id: OWNER,
+        icon: None,
         roles: vec![
             role(MEMBER_ROLE, "Member", 1, 0),
             role(TRUSTED_ROLE, "Trusted", 2, 0),
@@ -156,6 +157,7 @@ fn other_guild() -> GuildSeed {
         id: OTHER_GUILD,
         name: "Elsewhere".into(),
         owner_id: 60,
+        icon: None,
         roles: Vec::new(),
         members: vec![
             member(60, "elsewhere", &[]),
@@ -169,6 +171,7 @@ fn third_guild() -> GuildSeed {
         id: THIRD_GUILD,
         name: "Third".into(),
         owner_id: 70,
+        icon: None,
         roles: vec![
             role(THIRD_MEMBER_ROLE, "Member", 1, 0),
             managed(THIRD_BOT_ROLE, "Roster", 5, MANAGE_ROLES),
@@ -192,6 +195,7 @@ fn big_guild() -> GuildSeed {
         id: BIG_GUILD,
         name: "Big".into(),
         owner_id: 4001,
+        icon: None,
         roles: Vec::new(),
         members,
     }

@@ -157,6 +157,25 @@ async fn admin_cli_round_trip() {
     let (ok, v, _) = tokio::task::block_in_place(|| run(&["links", "list", g]));
     assert!(ok);
     assert_eq!(v["links"][0]["robloxUsername"], "Shedletsky");
+    // The community API's catalogues, from a file; a bad one names the field.
+    let file = app.data.path().join("community.json");
+    std::fs::write(
+        &file,
+        r#"{"medals": [{"name": "Purple Heart"}], "epWarningThresholds": {"main": [5]}}"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (ok, v, err) =
+        tokio::task::block_in_place(|| run(&["guild", "community", g, "--set", path]));
+    assert!(ok, "{err}");
+    assert_eq!(v["medals"][0]["name"], "Purple Heart");
+    let (ok, v, _) = tokio::task::block_in_place(|| run(&["guild", "community", g]));
+    assert!(ok);
+    assert_eq!(v["epWarningThresholds"]["main"], json!([5]));
+    std::fs::write(&file, r#"{"medals": [{"name": ""}]}"#).unwrap();
+    let (ok, _, err) =
+        tokio::task::block_in_place(|| run(&["guild", "community", g, "--set", path]));
+    assert!(!ok && err.contains("medals[0].name"), "{err}");
     let (ok, v, _) = tokio::task::block_in_place(|| run(&["guild", "role-bridge-key", g]));
     assert!(ok);
     assert!(

@@ -60,6 +60,9 @@ async fn keys_are_checked_and_scoped_to_their_server() {
     assert_error(&a, 400, "BAD_REQUEST");
     let a = post(&app, "/api/xp/add", json!("not an object")).await;
     assert_error(&a, 400, "BAD_REQUEST");
+    // `serverId` left out: the key's guild.
+    let a = get(&app, "/api/xp/get", &[("robloxId", "101".into())]).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
     // Ids as numbers or strings.
     let a = post(
         &app,
@@ -119,8 +122,10 @@ async fn server_info_verification_and_rank() {
     );
     assert_eq!(
         a.body["iconUrl"],
-        serde_json::Value::Null,
-        "the guild has no icon"
+        format!(
+            "https://cdn.discordapp.com/icons/{GUILD}/{}.png",
+            discord::GUILD_ICON
+        )
     );
     // Cached: a second read does not ask Discord again.
     let before = d.dsim.sim.log().len();

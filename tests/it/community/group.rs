@@ -167,6 +167,10 @@ async fn join_requests_are_listed_accepted_and_denied_once() {
     // A request that does not exist (a user id is not a request id), and a bad id.
     let a = post(&app, "/api/group/accept-request", body("503")).await;
     assert_error(&a, 404, "JOIN_REQUEST_NOT_FOUND");
+    // A decision that failed is not final: trying again asks Roblox again.
+    let a = post(&app, "/api/group/deny-request", body("503")).await;
+    assert_error(&a, 404, "JOIN_REQUEST_NOT_FOUND");
+    assert_eq!(app.sim.calls(Endpoint::DeclineJoinRequest).len(), 2);
     let a = post(&app, "/api/group/accept-request", body("../x")).await;
     assert_error(&a, 400, "BAD_REQUEST");
     let a = post(

@@ -185,6 +185,12 @@ async fn thresholds_raise_the_rank_and_never_lower_it() {
     let done = app.wait_job(&job).await;
     assert_eq!(done["status"], "succeeded", "{done:?}");
     assert_eq!(app.sim.rank(GROUP, 101), 10);
+    // The guild's key sees the job of its main group.
+    let j = app
+        .guild(Method::GET, &format!("/guilds/{GUILD}/jobs/{job}"), None)
+        .await;
+    assert_eq!(j.status, 200, "{:?}", j.body);
+    assert_eq!(j.body["data"]["status"], "succeeded");
     // Staying inside the same band starts nothing.
     let a = post(&app, "/api/xp/add", user_body(101, json!({"amount": 10}))).await;
     assert!(a.body.get("rankJobId").is_none(), "{:?}", a.body);

@@ -16,6 +16,8 @@ use crate::harness::{Answer, Backend, GROUP, GUILD, TestApp, TestOpts, Tweak};
 pub const BOT_TOKEN: &str = "MTAwMDAwMDAwMDAwMDAwMDAx.roster.test-bot-token";
 pub const BOT_USER: u64 = 800_000_000_000_000_001;
 pub const OWNER: u64 = 800_000_000_000_000_002;
+/// The test guild's icon hash.
+pub const GUILD_ICON: &str = "0123456789abcdef0123456789abcdef";
 /// A second guild the same bot manages.
 pub const GUILD_B: u64 = 900_000_000_000_000_002;
 
@@ -80,6 +82,7 @@ pub fn guild_seed(id: u64, members: Vec<MemberSeed>) -> GuildSeed {
         id,
         name: format!("Guild {id}"),
         owner_id: OWNER,
+        icon: (id == GUILD).then(|| GUILD_ICON.to_owned()),
         roles: vec![
             role(id, "@everyone", 0, 0, false),
             role(UNVERIFIED + offset, "Unverified", 1, 0, false),
