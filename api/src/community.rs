@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use roster_core::audit::Tenant;
-use roster_core::community::leave::{self, Leave, NewLeave};
+use roster_core::community::leave::{self, Leave, NewLeave, Person};
 use roster_core::community::{self, AwardKind, CommunityError, XpOp};
 use roster_core::groups::{self, GroupRecord};
 use roster_core::ids::{GroupId, JobId, RobloxUserId};
@@ -943,10 +943,16 @@ fn loa_view(
     }
 }
 
+/// The person a Roblox user is in the caller's guild (their linked Discord account, if any).
+fn person(state: &AppState, caller: &Caller, roblox: IdInput) -> Result<Person, CError> {
+    Ok(Person::of_roblox(&state.ctx, caller.guild, user(roblox)?)?)
+}
+
 /// `GET /api/loa/status`
 pub(crate) fn loa_status(state: &AppState, req: &Request) -> CResult {
     let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
-    let l = leave::current(&state.ctx, caller.guild, user(p.roblox_id)?)?;
+    let who = person(state, &caller, p.roblox_id)?;
+    let l = leave::current(&state.ctx, caller.guild, who)?;
     ok(&loa_view(l.as_ref(), None, state.ctx.clock.now()))
 }
 
@@ -956,10 +962,12 @@ pub(crate) async fn loa_start(state: &AppState, req: &Request) -> CResult {
     let days = u32::try_from(p.days.0).unwrap_or(u32::MAX);
     let now = state.ctx.clock.now();
     let new = NewLeave::days_from(now, days)?;
+    let who = person(state, &caller, p.roblox_id)?;
     let l = leave::start(
         &state.ctx,
         caller.guild,
-        user(p.roblox_id)?,
+        who,
+        Some(p.roblox_id.0),
         new,
         &actor(&caller),
     )
@@ -970,12 +978,7 @@ pub(crate) async fn loa_start(state: &AppState, req: &Request) -> CResult {
 /// `POST /api/loa/end`
 pub(crate) async fn loa_end(state: &AppState, req: &Request) -> CResult {
     let (caller, p) = caller::<cw::UserParams>(state, req, |p| p.server_id)?;
-    let l = leave::end_active(
-        &state.ctx,
-        caller.guild,
-        user(p.roblox_id)?,
-        &actor(&caller),
-    )
-    .await?;
+    let who = person(state, &caller, p.roblox_id)?;
+    let l = leave::end_active(&state.ctx, caller.guild, who, &actor(&caller)).await?;
     ok(&loa_view(Some(&l), Some(true), state.ctx.clock.now()))
 }

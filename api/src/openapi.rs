@@ -289,7 +289,15 @@ fn query_params(schema: &Value) -> Vec<Value> {
 fn path_param(name: &str) -> Value {
     let numeric = matches!(
         name,
-        "groupId" | "robloxUserId" | "guildId" | "robloxId" | "discordId" | "ruleId"
+        "groupId"
+            | "robloxUserId"
+            | "guildId"
+            | "robloxId"
+            | "discordId"
+            | "ruleId"
+            | "loaId"
+            | "strikeId"
+            | "noteId"
     );
     let schema = if numeric {
         json!({"type": "string", "pattern": "^[0-9]{1,19}$"})
@@ -304,6 +312,9 @@ fn path_param(name: &str) -> Value {
         "jobId" => "A job id (`job_…`).",
         "identifier" => "A Roblox user id, or a username.",
         "serverId" => "The game server's `JobId`.",
+        "loaId" => "A leave of absence's id.",
+        "strikeId" => "A strike's id.",
+        "noteId" => "A note's id.",
         _ => "",
     };
     json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})

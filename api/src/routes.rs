@@ -649,6 +649,9 @@ const WRITE_CODES: &[&str] = &[
 ];
 const READ_CODES: &[&str] = &["FORBIDDEN", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
 
+/// Staff leave codes.
+const STAFF_LOA_CODES: &[&str] = &["LOA_ALREADY_ACTIVE", "LOA_FINISHED"];
+
 /// Community-family codes beyond the common ones.
 const C_GROUP_READ: &[&str] = &["NO_MAIN_GROUP", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
 const C_JOIN: &[&str] = &[
@@ -810,6 +813,39 @@ fn table() -> Vec<Route> {
             wait!(|s, r, p| finish(guild::sync::role(s, r, true).await))).id("roles_assign").codes(SYNC_CODES).ok::<GData<gw::RoleChanged>>("200", "Given (or already held)").ok::<GData<gw::JobAccepted>>("202", "Still running; poll the job"),
         Route::new(POST, "/interactions/roles/remove", Guild, "roles_manual", "Take a role from a member",
             wait!(|s, r, p| finish(guild::sync::role(s, r, false).await))).id("roles_remove").codes(SYNC_CODES).ok::<GData<gw::RoleChanged>>("200", "Taken (or not held)").ok::<GData<gw::JobAccepted>>("202", "Still running; poll the job"),
+
+        // ── guild: staff ────────────────────────────────────────────────────────────────────
+        Route::new(GET, "/guilds/{guildId}/staff/loa", Guild, "staff_loa_list", "Leaves of absence (filter by staff_id, status)",
+            now!(|s, r, p| finish(guild::staff::loa_list(s, r, p[0])))).query::<wire::staff::LoaQuery>().ok::<GData<wire::staff::LoaList>>("200", "Leaves"),
+        Route::new(POST, "/guilds/{guildId}/staff/loa", Guild, "staff_loa_create", "Create a leave of absence (a future start is pending)",
+            wait!(|s, r, p| finish(guild::staff::loa_create(s, r, p[0]).await))).body::<wire::staff::LoaCreate>().codes(STAFF_LOA_CODES).ok::<GData<gw::Created>>("200", "Created"),
+        Route::new(POST, "/guilds/{guildId}/staff/loa/expire", Guild, "staff_loa_expire", "Mark leaves whose end has passed expired",
+            wait!(|s, r, p| finish(guild::staff::loa_expire(s, r, p[0]).await))).ok::<GData<wire::staff::Expired>>("200", "How many"),
+        Route::new(PATCH, "/guilds/{guildId}/staff/loa/{loaId}", Guild, "staff_loa_update", "Change or cancel a leave of absence",
+            wait!(|s, r, p| finish(guild::staff::loa_update(s, r, p[0], p[1]).await))).body::<wire::staff::LoaPatch>().codes(STAFF_LOA_CODES).ok::<gw::Message>("200", "Updated or cancelled"),
+        Route::new(DELETE, "/guilds/{guildId}/staff/loa/{loaId}", Guild, "staff_loa_delete", "Delete a leave of absence",
+            wait!(|s, r, p| finish(guild::staff::loa_delete(s, r, p[0], p[1]).await))).ok::<gw::Message>("200", "Deleted"),
+
+        Route::new(GET, "/guilds/{guildId}/staff/strikes", Guild, "staff_strikes_list", "Strikes (filter by staff_id, active)",
+            now!(|s, r, p| finish(guild::staff::strikes_list(s, r, p[0])))).query::<wire::staff::StaffQuery>().ok::<GData<wire::staff::StrikeList>>("200", "Strikes"),
+        Route::new(POST, "/guilds/{guildId}/staff/strikes", Guild, "staff_strike_create", "Issue a strike",
+            wait!(|s, r, p| finish(guild::staff::strike_create(s, r, p[0]).await))).body::<wire::staff::StrikeCreate>().ok::<GData<gw::Created>>("200", "Issued"),
+        Route::new(POST, "/guilds/{guildId}/staff/strikes/expire", Guild, "staff_strikes_expire", "Record the expiry of strikes whose time is up",
+            wait!(|s, r, p| finish(guild::staff::strikes_expire(s, r, p[0]).await))).ok::<GData<wire::staff::Expired>>("200", "How many"),
+        Route::new(PATCH, "/guilds/{guildId}/staff/strikes/{strikeId}/update", Guild, "staff_strike_update", "Edit a strike",
+            wait!(|s, r, p| finish(guild::staff::strike_update(s, r, p[0], p[1], false).await))).body::<wire::staff::StrikePatch>().ok::<gw::Message>("200", "Updated"),
+        Route::new(PATCH, "/guilds/{guildId}/staff/strikes/{strikeId}", Guild, "staff_strike_remove", "Remove a strike (it stops counting, and stays listed)",
+            wait!(|s, r, p| finish(guild::staff::strike_update(s, r, p[0], p[1], true).await))).ok::<gw::Message>("200", "Removed"),
+        Route::new(DELETE, "/guilds/{guildId}/staff/strikes/{strikeId}", Guild, "staff_strike_delete", "Delete a strike",
+            wait!(|s, r, p| finish(guild::staff::strike_delete(s, r, p[0], p[1]).await))).ok::<gw::Message>("200", "Deleted"),
+        Route::new(GET, "/guilds/{guildId}/staff/notes", Guild, "staff_notes_list", "Notes about staff (filter by staff_id)",
+            now!(|s, r, p| finish(guild::staff::notes_list(s, r, p[0])))).query::<wire::staff::StaffQuery>().ok::<GData<wire::staff::NoteList>>("200", "Notes"),
+        Route::new(POST, "/guilds/{guildId}/staff/notes", Guild, "staff_note_create", "Write a note about a staff member",
+            wait!(|s, r, p| finish(guild::staff::note_create(s, r, p[0]).await))).body::<wire::staff::NoteCreate>().ok::<GData<wire::staff::NoteView>>("200", "The note"),
+        Route::new(PATCH, "/guilds/{guildId}/staff/notes/{noteId}", Guild, "staff_note_update", "Edit a note",
+            wait!(|s, r, p| finish(guild::staff::note_update(s, r, p[0], p[1]).await))).body::<wire::staff::NotePatch>().ok::<GData<wire::staff::NoteView>>("200", "The note"),
+        Route::new(DELETE, "/guilds/{guildId}/staff/notes/{noteId}", Guild, "staff_note_delete", "Delete a note",
+            wait!(|s, r, p| finish(guild::staff::note_delete(s, r, p[0], p[1]).await))).ok::<gw::Message>("200", "Deleted"),
 
         // ── role bridge (NamelessMC websites) ──────────────────────────────────────────────
         Route::new(GET, "/status", RoleBridge, "status", "The bot is up (`success`)",

@@ -27,6 +27,27 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl AuditEntry {
+    /// An entry: `actor` did `action` to `target` at `now`.
+    pub fn new(
+        id: u64,
+        action: &str,
+        actor: &str,
+        target: impl ToString,
+        metadata: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            action: action.to_owned(),
+            actor_id: Some(actor.to_owned()),
+            target_id: Some(target.to_string()),
+            metadata,
+            created_at: now,
+        }
+    }
+}
+
 /// Appends an entry inside a transaction. `id` must come from [`crate::store::Store::next_id`].
 pub fn append_in(tx: &dyn Txn, tenant: Tenant, entry: &AuditEntry) -> Result<(), StoreError> {
     let k = keys::cat(&tenant.key_prefix(), &entry.id.to_be_bytes());

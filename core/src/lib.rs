@@ -22,6 +22,7 @@
 //!   (the cross-guild Shield list).
 //! - `servers/`: [`servers`], game servers (registered games, the live-server registry) and
 //!   their command queues.
+//! - [`staff`]: staff strikes and notes (the guild API's staff routes; leave is [`leave`]).
 //! - `jobs/`: [`jobs`], the durable job facade (outbox → queue backend → workers → outcomes).
 //!
 //! [`config`], [`ids`], [`secrets`], [`rules`] and the job contract come from `roster-jobs`
@@ -43,6 +44,7 @@ pub mod guilds;
 pub mod jobs;
 pub mod moderation;
 pub mod servers;
+pub mod staff;
 
 // Every module keeps its path at the crate root.
 pub use community::leave;

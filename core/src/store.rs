@@ -77,13 +77,17 @@ pub enum Tree {
     CommunityRefs,
     /// Guild id ‖ leave id → leave of absence.
     Leave,
-    /// Guild id ‖ Roblox user id ‖ leave id → () (a user's leaves).
+    /// Guild id ‖ person (`d` or `r` and a Discord or Roblox id) → that person's leave ids.
     LeaveByUser,
+    /// Guild id ‖ strike id → staff strike.
+    StaffStrikes,
+    /// Guild id ‖ note id → staff note.
+    StaffNotes,
 }
 
 impl Tree {
     /// All trees, in a fixed order.
-    pub const ALL: [Tree; 27] = [
+    pub const ALL: [Tree; 29] = [
         Tree::Groups,
         Tree::ApiKeys,
         Tree::ApiKeyHashes,
@@ -111,6 +115,8 @@ impl Tree {
         Tree::CommunityRefs,
         Tree::Leave,
         Tree::LeaveByUser,
+        Tree::StaffStrikes,
+        Tree::StaffNotes,
     ];
 
     fn name(self) -> &'static str {
@@ -142,6 +148,8 @@ impl Tree {
             Tree::CommunityRefs => "community_refs",
             Tree::Leave => "leave",
             Tree::LeaveByUser => "leave_by_user",
+            Tree::StaffStrikes => "staff_strikes",
+            Tree::StaffNotes => "staff_notes",
         }
     }
 

@@ -442,6 +442,8 @@ pub struct SchedulerConfig {
     pub moderation: String,
     /// Drop dead game servers, expire old commands, wake servers whose commands are due again.
     pub servers: String,
+    /// Record the end of leaves of absence and strikes whose time is up (audit entries).
+    pub staff: String,
 }
 
 impl Default for SchedulerConfig {
@@ -451,6 +453,7 @@ impl Default for SchedulerConfig {
             purge: "30 */10 * * * *".into(),
             moderation: "*/5 * * * * *".into(),
             servers: "*/5 * * * * *".into(),
+            staff: "15 * * * * *".into(),
         }
     }
 }

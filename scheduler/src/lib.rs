@@ -17,6 +17,9 @@
 //! - **servers** (`scheduler.servers`): drops game servers silent for `servers.dead_after`,
 //!   expires commands older than `servers.command_ttl` (audit entry each), and wakes servers
 //!   whose unacknowledged commands are due for redelivery.
+//! - **staff** (`scheduler.staff`): records the end of leaves of absence and strikes whose time
+//!   is up, with a `loa.expire` / `strike.expire` audit entry each (their status says so from the
+//!   end on, sweep or not).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +55,19 @@ pub async fn moderation(ctx: &Ctx) -> Result<SweepReport, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(SweepReport { removed })
+}
+
+/// Records the end of finished leaves of absence and strikes.
+pub async fn staff(ctx: &Ctx) -> Result<SweepReport, String> {
+    let leaves = roster_core::leave::expire(ctx, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let strikes = roster_core::staff::expire_strikes(ctx, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SweepReport {
+        removed: leaves + strikes,
+    })
 }
 
 /// Drops dead servers, expires old commands, wakes servers with commands due again.
@@ -107,6 +123,11 @@ pub const SWEEPS: &[Sweep] = &[
         name: "servers",
         schedule: |c| c.servers.as_str(),
         run: |ctx| Box::pin(servers(ctx)),
+    },
+    Sweep {
+        name: "staff",
+        schedule: |c| c.staff.as_str(),
+        run: |ctx| Box::pin(staff(ctx)),
     },
 ];
 

@@ -339,6 +339,7 @@ pub fn sweeps_by_hand(c: &mut Config) {
         purge: NEVER.into(),
         moderation: NEVER.into(),
         servers: NEVER.into(),
+        staff: NEVER.into(),
     };
 }
 

@@ -14,6 +14,7 @@ pub mod links;
 pub mod moderation;
 pub mod servers;
 pub mod shield;
+pub mod staff;
 pub mod sync;
 pub mod ws;
 

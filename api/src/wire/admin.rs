@@ -26,7 +26,7 @@ use super::guild::{Snowflake, UserRef};
 use super::{BodyError, IdInput, JobView, Usage};
 
 /// Reads an optional field that may be `null`: absent is `None`, `null` is `Some(None)`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -23,6 +23,7 @@ pub mod admin;
 pub mod bridge;
 pub mod community;
 pub mod guild;
+pub mod staff;
 
 /// Why a body was refused: a message naming the field and the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

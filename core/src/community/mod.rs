@@ -432,14 +432,7 @@ fn audit_entry(
     metadata: serde_json::Value,
     now: DateTime<Utc>,
 ) -> AuditEntry {
-    AuditEntry {
-        id,
-        action: action.to_owned(),
-        actor_id: Some(actor.to_owned()),
-        target_id: Some(user.to_string()),
-        metadata,
-        created_at: now,
-    }
+    AuditEntry::new(id, action, actor, user, metadata, now)
 }
 
 /// Changes a user's XP atomically; with a `reference`, at most once.

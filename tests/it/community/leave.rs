@@ -61,10 +61,10 @@ async fn start_status_end_and_expiry() {
     let a = get(&app, "/api/loa/status", &user_q(104)).await;
     assert_eq!(a.body["active"], false);
     // The same records the staff side reads.
-    let leaves = roster_core::leave::of_user(
+    let leaves = roster_core::leave::of_person(
         app.ctx(),
         roster_core::ids::GuildId::new(crate::harness::GUILD).unwrap(),
-        roster_core::ids::RobloxUserId::new(104).unwrap(),
+        roster_core::leave::Person::Roblox(104),
     )
     .unwrap();
     assert_eq!(leaves.len(), 2);

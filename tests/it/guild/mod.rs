@@ -11,6 +11,7 @@ mod moderation;
 mod roles;
 pub mod servers;
 mod shield;
+mod staff;
 mod sync;
 mod wire;
 

@@ -1,0 +1,457 @@
+//! Staff routes of the guild family (`../shared/reference/guild-api.txt`, "Staff: LOA",
+//! "Staff: Strikes", "Staff: Notes"): leaves of absence by staff member (Discord id), on the
+//! same records as the community API's `/api/loa/*` ([`roster_core::leave`]); strikes and notes
+//! ([`roster_core::staff`]).
+
+use roster_core::CoreError;
+use roster_core::clock::WholeSeconds;
+use roster_core::community::CommunityError;
+use roster_core::leave::{self, Leave, LeavePatch, NewLeave, Person};
+use roster_core::staff::{self, Note, Strike};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use warp::http::StatusCode;
+
+use super::{GuildError, GuildResult, authenticate, body, ok, ok_msg};
+use crate::http::Request;
+use crate::state::AppState;
+use crate::wire::{self, staff as sw};
+
+impl From<CommunityError> for GuildError {
+    fn from(e: CommunityError) -> Self {
+        match e {
+            CommunityError::Invalid { field, message } => {
+                GuildError::bad(format!("`{field}` {message}"))
+            }
+            CommunityError::NotFound { code, message } => {
+                GuildError::new(StatusCode::NOT_FOUND, code, message)
+            }
+            CommunityError::Conflict { code, message } => {
+                GuildError::new(StatusCode::CONFLICT, code, message)
+            }
+            CommunityError::Core(e) => e.into(),
+        }
+    }
+}
+
+/// A typed body.
+fn typed_body<T: DeserializeOwned>(req: &Request) -> Result<T, GuildError> {
+    wire::typed(&body(req)?).map_err(|e| GuildError::bad(e.0))
+}
+
+/// Typed query parameters.
+fn typed_query<T: DeserializeOwned>(req: &Request) -> Result<T, GuildError> {
+    let map: Map<String, Value> = req
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    wire::typed(&map).map_err(|e| GuildError::bad(e.0))
+}
+
+fn view(l: &Leave, now: chrono::DateTime<chrono::Utc>) -> sw::LoaView {
+    sw::LoaView {
+        id: l.id,
+        staff_id: l.discord_id().map(|d| d.to_string()),
+        roblox_id: l.roblox_id,
+        starts_at: WholeSeconds(l.starts_at),
+        ends_at: WholeSeconds(l.ends_at),
+        reason: l.reason.clone(),
+        status: l.status(now).as_str().to_owned(),
+    }
+}
+
+fn reason(r: Option<String>) -> Result<Option<String>, GuildError> {
+    match r {
+        Some(r) if r.chars().count() > 500 => {
+            Err(GuildError::bad("`reason` must be at most 500 characters"))
+        }
+        Some(r) if r.trim().is_empty() => Ok(None),
+        r => Ok(r),
+    }
+}
+
+/// `GET /guilds/:guildId/staff/loa`
+pub(crate) fn loa_list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let q: sw::LoaQuery = typed_query(req)?;
+    let limit = page_limit(q.limit)?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "active" | "expired" | "cancelled")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(GuildError::bad(format!(
+                "`status` must be pending, active, expired or cancelled, got {other:?}"
+            )));
+        }
+    };
+    let now = state.ctx.clock.now();
+    let (items, next_cursor) = filtered(
+        q.cursor.map(|c| c.0),
+        limit,
+        |after, n| leave::list(&state.ctx, caller.guild, after, n),
+        |l| l.id,
+        |l| {
+            q.staff_id.is_none_or(|s| l.discord_id() == Some(s.0))
+                && status
+                    .as_deref()
+                    .is_none_or(|s| l.status(now).as_str() == s)
+        },
+    )?;
+    Ok(ok(sw::LoaList {
+        loas: items.iter().map(|l| view(l, now)).collect(),
+        next_cursor,
+    }))
+}
+
+/// `POST /guilds/:guildId/staff/loa`
+pub(crate) async fn loa_create(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let b: sw::LoaCreate = typed_body(req)?;
+    let discord = b.staff_id.0;
+    let roblox = roster_core::links::by_discord(state.ctx.store.as_ref(), caller.guild, discord)
+        .map_err(CoreError::from)?
+        .map(|l| l.roblox_id);
+    let l = leave::start(
+        &state.ctx,
+        caller.guild,
+        Person::Discord(discord),
+        roblox,
+        NewLeave {
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
+            reason: reason(b.reason)?,
+        },
+        &caller.key.id.to_string(),
+    )
+    .await?;
+    Ok(ok(wire::guild::Created { id: l.id }))
+}
+
+/// `PATCH /guilds/:guildId/staff/loa/:loaId`
+pub(crate) async fn loa_update(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("loaId", id)?;
+    let b: sw::LoaPatch = typed_body(req)?;
+    let cancel = match b.status.as_deref() {
+        None => false,
+        Some("cancelled") => true,
+        Some(other) => {
+            return Err(GuildError::bad(format!(
+                "`status` can only be set to cancelled, got {other:?}"
+            )));
+        }
+    };
+    if cancel && (b.starts_at.is_some() || b.ends_at.is_some() || b.reason.is_some()) {
+        return Err(GuildError::bad(
+            "cancel a leave (`status: cancelled`) on its own, without other changes",
+        ));
+    }
+    if !cancel && b.starts_at.is_none() && b.ends_at.is_none() && b.reason.is_none() {
+        return Err(GuildError::bad(
+            "nothing to change: send starts_at, ends_at, reason or status",
+        ));
+    }
+    let patch = LeavePatch {
+        starts_at: b.starts_at,
+        ends_at: b.ends_at,
+        reason: b.reason.map(|r| reason(Some(r))).transpose()?,
+        cancel,
+    };
+    leave::update(
+        &state.ctx,
+        caller.guild,
+        id,
+        patch,
+        &caller.key.id.to_string(),
+    )
+    .await?;
+    Ok(ok_msg(
+        if cancel {
+            "LOA cancelled"
+        } else {
+            "LOA updated"
+        },
+        None::<Value>,
+    ))
+}
+
+/// `DELETE /guilds/:guildId/staff/loa/:loaId`
+pub(crate) async fn loa_delete(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("loaId", id)?;
+    leave::delete(&state.ctx, caller.guild, id, &caller.key.id.to_string()).await?;
+    Ok(ok_msg("LOA deleted", None::<Value>))
+}
+
+/// `POST /guilds/:guildId/staff/loa/expire`
+pub(crate) async fn loa_expire(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let expired = leave::expire(&state.ctx, Some(caller.guild)).await?;
+    Ok(ok(sw::Expired { expired }))
+}
+
+fn id_param(field: &str, raw: &str) -> Result<u64, GuildError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| GuildError::bad(format!("`{field}` must be an id, got {raw:?}")))
+}
+
+fn page_limit(l: Option<wire::community::Amount>) -> Result<usize, GuildError> {
+    match l {
+        None => Ok(50),
+        Some(wire::community::Amount(n @ 1..=200)) => Ok(n as usize),
+        Some(_) => Err(GuildError::bad("`limit` must be an integer from 1 to 200")),
+    }
+}
+
+/// Reads pages of `read` from `cursor` until `limit` items pass `keep` or the list ends.
+fn filtered<T>(
+    cursor: Option<u64>,
+    limit: usize,
+    read: impl Fn(Option<u64>, usize) -> Result<Vec<T>, CommunityError>,
+    id: impl Fn(&T) -> u64,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, Option<u64>), GuildError> {
+    let mut after = cursor;
+    let mut out = Vec::new();
+    loop {
+        let page = read(after, limit)?;
+        let full = page.len() == limit;
+        for item in page {
+            after = Some(id(&item));
+            if keep(&item) {
+                out.push(item);
+                if out.len() == limit {
+                    return Ok((out, after));
+                }
+            }
+        }
+        if !full {
+            return Ok((out, None));
+        }
+    }
+}
+
+fn strike_view(s: &Strike, now: chrono::DateTime<chrono::Utc>) -> sw::StrikeView {
+    sw::StrikeView {
+        id: s.id,
+        staff_id: s.staff_id.to_string(),
+        reason: s.reason.clone(),
+        severity: s.severity,
+        expires_at: s.expires_at.map(WholeSeconds),
+        active: s.active(now),
+        created_at: WholeSeconds(s.created_at),
+    }
+}
+
+/// `GET /guilds/:guildId/staff/strikes`
+pub(crate) fn strikes_list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let q: sw::StaffQuery = typed_query(req)?;
+    let limit = page_limit(q.limit)?;
+    let active = match q.active.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(GuildError::bad(format!(
+                "`active` must be true or false, got {other:?}"
+            )));
+        }
+    };
+    let now = state.ctx.clock.now();
+    let (items, next_cursor) = filtered(
+        q.cursor.map(|c| c.0),
+        limit,
+        |after, n| staff::strikes(&state.ctx, caller.guild, after, n),
+        |s| s.id,
+        |s| {
+            q.staff_id.is_none_or(|id| s.staff_id == id.0)
+                && active.is_none_or(|a| s.active(now) == a)
+        },
+    )?;
+    Ok(ok(sw::StrikeList {
+        strikes: items.iter().map(|s| strike_view(s, now)).collect(),
+        next_cursor,
+    }))
+}
+
+/// `POST /guilds/:guildId/staff/strikes`
+pub(crate) async fn strike_create(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let b: sw::StrikeCreate = typed_body(req)?;
+    let s = staff::strike(
+        &state.ctx,
+        caller.guild,
+        staff::NewStrike {
+            staff_id: b.staff_id.0,
+            reason: b.reason,
+            severity: b.severity,
+            expires_at: b.expires_at,
+        },
+        &caller.key.id.to_string(),
+    )
+    .await?;
+    Ok(ok(wire::guild::Created { id: s.id }))
+}
+
+/// `PATCH /guilds/:guildId/staff/strikes/:strikeId/update` (edit) and
+/// `PATCH /guilds/:guildId/staff/strikes/:strikeId` (remove: it stops counting).
+pub(crate) async fn strike_update(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+    remove: bool,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("strikeId", id)?;
+    let patch = if remove {
+        staff::StrikePatch {
+            remove: true,
+            ..Default::default()
+        }
+    } else {
+        let b: sw::StrikePatch = typed_body(req)?;
+        if b.reason.is_none() && b.severity.is_none() && b.expires_at.is_none() {
+            return Err(GuildError::bad(
+                "nothing to change: send reason, severity or expires_at",
+            ));
+        }
+        staff::StrikePatch {
+            reason: b.reason,
+            severity: b.severity,
+            expires_at: b.expires_at,
+            remove: false,
+        }
+    };
+    staff::update_strike(
+        &state.ctx,
+        caller.guild,
+        id,
+        patch,
+        &caller.key.id.to_string(),
+    )
+    .await?;
+    Ok(ok_msg(
+        if remove {
+            "Strike removed"
+        } else {
+            "Strike updated"
+        },
+        None::<Value>,
+    ))
+}
+
+/// `DELETE /guilds/:guildId/staff/strikes/:strikeId`
+pub(crate) async fn strike_delete(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("strikeId", id)?;
+    staff::delete_strike(&state.ctx, caller.guild, id, &caller.key.id.to_string()).await?;
+    Ok(ok_msg("Strike deleted", None::<Value>))
+}
+
+/// `POST /guilds/:guildId/staff/strikes/expire`
+pub(crate) async fn strikes_expire(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let expired = staff::expire_strikes(&state.ctx, Some(caller.guild)).await?;
+    Ok(ok(sw::Expired { expired }))
+}
+
+fn note_view(n: &Note) -> sw::NoteView {
+    sw::NoteView {
+        id: n.id,
+        staff_id: n.staff_id.to_string(),
+        body: n.body.clone(),
+        author_id: n.author_id.clone(),
+        created_at: WholeSeconds(n.created_at),
+    }
+}
+
+/// `GET /guilds/:guildId/staff/notes`
+pub(crate) fn notes_list(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let q: sw::StaffQuery = typed_query(req)?;
+    let limit = page_limit(q.limit)?;
+    let (items, next_cursor) = filtered(
+        q.cursor.map(|c| c.0),
+        limit,
+        |after, n| staff::notes(&state.ctx, caller.guild, after, n),
+        |n| n.id,
+        |n| q.staff_id.is_none_or(|id| n.staff_id == id.0),
+    )?;
+    Ok(ok(sw::NoteList {
+        notes: items.iter().map(note_view).collect(),
+        next_cursor,
+    }))
+}
+
+/// `POST /guilds/:guildId/staff/notes`
+pub(crate) async fn note_create(state: &AppState, req: &Request, guild: &str) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let b: sw::NoteCreate = typed_body(req)?;
+    let author = b
+        .author_id
+        .map_or_else(|| caller.key.id.to_string(), |a| a.0.to_string());
+    let n = staff::note(&state.ctx, caller.guild, b.staff_id.0, &b.body, &author).await?;
+    Ok(ok(note_view(&n)))
+}
+
+/// `PATCH /guilds/:guildId/staff/notes/:noteId`
+pub(crate) async fn note_update(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("noteId", id)?;
+    let b: sw::NotePatch = typed_body(req)?;
+    let n = staff::edit_note(
+        &state.ctx,
+        caller.guild,
+        id,
+        Some(&b.body),
+        &caller.key.id.to_string(),
+    )
+    .await?
+    .ok_or_else(|| GuildError::not_found(format!("note {id} not found")))?;
+    Ok(ok(note_view(&n)))
+}
+
+/// `DELETE /guilds/:guildId/staff/notes/:noteId`
+pub(crate) async fn note_delete(
+    state: &AppState,
+    req: &Request,
+    guild: &str,
+    id: &str,
+) -> GuildResult {
+    let caller = authenticate(state, req, Some(guild))?;
+    let id = id_param("noteId", id)?;
+    staff::edit_note(
+        &state.ctx,
+        caller.guild,
+        id,
+        None,
+        &caller.key.id.to_string(),
+    )
+    .await?;
+    Ok(ok_msg("Note deleted", None::<Value>))
+}
