@@ -309,8 +309,16 @@ pub async fn update_strike(
     let audit_id = ctx.store.next_id()?;
     let done = ctx.store.transact(|tx| {
         let Some(mut s) = tx.get_json::<Strike>(Tree::StaffStrikes, &key(guild, id))? else {
-            return Ok(None);
+            return Ok(Err(not_found("strike", id)));
         };
+        if let Some(Some(e)) = patch.expires_at
+            && e <= s.created_at
+        {
+            return Ok(Err(CommunityError::Invalid {
+                field: "expires_at",
+                message: "must be after the strike was issued".into(),
+            }));
+        }
         if patch.remove {
             if s.removed_at.is_none() {
                 s.removed_at = Some(now);
@@ -345,11 +353,10 @@ pub async fn update_strike(
                 now,
             ),
         )?;
-        Ok(Some(s))
-    })?;
-    let s = done.ok_or_else(|| not_found("strike", id))?;
+        Ok(Ok(s))
+    })??;
     ctx.store.durable().await?;
-    Ok(s)
+    Ok(done)
 }
 
 /// Deletes a strike.

@@ -378,6 +378,19 @@ async fn strikes_count_until_removed_or_expired_and_notes_keep_their_author() {
         .await;
     assert_eq!(a.body["message"], "Strike updated", "{:?}", a.body);
     let a = app
+        .guild(
+            Method::PATCH,
+            &format!("{base}/{first}/update"),
+            Some(json!({"expires_at": "2026-04-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
+    assert!(
+        a.body["message"].as_str().unwrap().contains("expires_at"),
+        "{:?}",
+        a.body
+    );
+    let a = app
         .guild(Method::PATCH, &format!("{base}/{first}"), None)
         .await;
     assert_eq!(a.body["message"], "Strike removed", "{:?}", a.body);
