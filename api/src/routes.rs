@@ -847,6 +847,15 @@ fn table() -> Vec<Route> {
         Route::new(DELETE, "/guilds/{guildId}/staff/notes/{noteId}", Guild, "staff_note_delete", "Delete a note",
             wait!(|s, r, p| finish(guild::staff::note_delete(s, r, p[0], p[1]).await))).ok::<gw::Message>("200", "Deleted"),
 
+        Route::new(POST, "/staff/roblox/session/start", Guild, "staff_session_start", "A staff member's session in a game server starts",
+            wait!(|s, r, p| finish(guild::staff::session_start(s, r).await))).body::<wire::staff::SessionStart>().ok::<GData<wire::staff::SessionStarted>>("200", "Started (or the live one)"),
+        Route::new(POST, "/staff/roblox/session/end", Guild, "staff_session_end", "A session ends",
+            wait!(|s, r, p| finish(guild::staff::session_end(s, r).await))).body::<wire::staff::SessionRef>().ok::<GData<wire::staff::SessionEnded>>("200", "Ended, with the time credited"),
+        Route::new(POST, "/staff/roblox/heartbeat", Guild, "staff_heartbeat", "A session's heartbeat (every 30 s)",
+            now!(|s, r, p| finish(guild::staff::session_heartbeat(s, r)))).body::<wire::staff::SessionRef>().ok::<GData<wire::staff::Alive>>("200", "Whether the session is alive"),
+        Route::new(POST, "/staff/roblox/heartbeat/batch", Guild, "staff_heartbeat_batch", "Heartbeats of every session on a game server at once (Roster extension)",
+            now!(|s, r, p| finish(guild::staff::session_heartbeat_batch(s, r)))).body::<wire::staff::HeartbeatBatch>().ok::<GData<wire::staff::HeartbeatBatchResult>>("200", "Per session, whether alive"),
+
         // ── role bridge (NamelessMC websites) ──────────────────────────────────────────────
         Route::new(GET, "/status", RoleBridge, "status", "The bot is up (`success`)",
             now!(|s, r, p| rolebridge::status())).text("200", "`success`"),

@@ -510,3 +510,218 @@ pub async fn edit_note(
     ctx.store.durable().await?;
     Ok(n)
 }
+
+// ── in-game sessions ────────────────────────────────────────────────────────────────────────
+
+/// A staff member's time in a game server: started, kept alive by heartbeats, ended by the game
+/// or, when its server stops heartbeating, closed **at its last heartbeat** (so a crashed server
+/// credits no time nobody worked). Reads never count a silent session past its last heartbeat,
+/// whether or not the sweep has closed it yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// `sess_…`.
+    pub id: String,
+    /// Guild.
+    pub guild: GuildId,
+    /// The staff member's Roblox account.
+    pub roblox_id: u64,
+    /// The place.
+    pub place_id: Option<u64>,
+    /// The game server (`JobId`).
+    pub server_id: String,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// The last sign of life (start or heartbeat).
+    pub last_heartbeat: DateTime<Utc>,
+    /// Ended (by the game, or at the last heartbeat when the server went silent).
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `ended` (the game ended it) or `timed_out` (closed at its last heartbeat).
+    #[serde(default)]
+    pub end_reason: Option<String>,
+}
+
+impl Session {
+    /// Whether it is still alive at `now`, given the silence allowed.
+    pub fn alive(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
+        self.ended_at.is_none() && now - self.last_heartbeat <= timeout
+    }
+
+    /// When it ended, or would have if it is silent, or `None` while alive.
+    pub fn end(&self, now: DateTime<Utc>, timeout: Duration) -> Option<DateTime<Utc>> {
+        self.ended_at
+            .or_else(|| (now - self.last_heartbeat > timeout).then_some(self.last_heartbeat))
+    }
+
+    /// Seconds worked: to its end, or to now while alive.
+    pub fn seconds(&self, now: DateTime<Utc>, timeout: Duration) -> i64 {
+        let end = self.end(now, timeout).unwrap_or(now);
+        (end - self.started_at).num_seconds().max(0)
+    }
+}
+
+fn session_key(id: &str) -> Option<[u8; 16]> {
+    let raw = id.strip_prefix("sess_")?;
+    ulid::Ulid::from_string(raw).ok().map(|u| u.to_bytes())
+}
+
+/// The silence after which a session is over: `servers.dead_after`.
+pub fn session_timeout(ctx: &Ctx) -> Duration {
+    Duration::from_std(ctx.config.servers.dead_after).unwrap_or(Duration::seconds(90))
+}
+
+fn unknown_session(id: &str) -> CommunityError {
+    CommunityError::NotFound {
+        code: "NOT_FOUND",
+        message: format!("session {id:?} not found"),
+    }
+}
+
+/// Starts a session (durable). A member already in a live session on the same server gets that
+/// session back (a game that calls start twice does not double-count).
+pub async fn start_session(
+    ctx: &Ctx,
+    guild: GuildId,
+    roblox_id: u64,
+    place_id: Option<u64>,
+    server_id: &str,
+) -> Result<Session, CommunityError> {
+    let server = text("server_id", server_id, 100)?;
+    let now = ctx.clock.now();
+    let timeout = session_timeout(ctx);
+    let by_member = keys::cat(&keys::pair(guild.get(), roblox_id), server.as_bytes());
+    let ulid = ulid::Ulid::generate();
+    let fresh = Session {
+        id: format!("sess_{ulid}"),
+        guild,
+        roblox_id,
+        place_id,
+        server_id: server,
+        started_at: now,
+        last_heartbeat: now,
+        ended_at: None,
+        end_reason: None,
+    };
+    let s = ctx.store.transact(|tx| {
+        if let Some(existing) = tx.get(Tree::OpenSessions, &by_member)?
+            && let Ok(k) = <[u8; 16]>::try_from(existing.as_slice())
+            && let Some(s) = tx.get_json::<Session>(Tree::StaffSessions, &k)?
+            && s.alive(now, timeout)
+        {
+            return Ok(s);
+        }
+        tx.put_json(Tree::StaffSessions, &ulid.to_bytes(), &fresh)?;
+        tx.insert(Tree::OpenSessions, &by_member, ulid.to_bytes().to_vec())?;
+        Ok(fresh.clone())
+    })?;
+    ctx.store.durable().await?;
+    Ok(s)
+}
+
+/// Heartbeats for sessions of `guild` (one, or a whole server's at once). Answers, per session,
+/// whether it is alive; a dead or ended one stays so (the game starts a new one). Not flushed:
+/// a heartbeat lost to a crash only shortens the credited time by one interval.
+pub fn heartbeat(
+    ctx: &Ctx,
+    guild: GuildId,
+    ids: &[String],
+) -> Result<Vec<(String, bool)>, CommunityError> {
+    let now = ctx.clock.now();
+    let timeout = session_timeout(ctx);
+    let keys: Vec<Option<[u8; 16]>> = ids.iter().map(|i| session_key(i)).collect();
+    Ok(ctx.store.transact(|tx| {
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, k) in ids.iter().zip(&keys) {
+            let alive = match k {
+                Some(k) => match tx.get_json::<Session>(Tree::StaffSessions, k)? {
+                    Some(mut s) if s.guild == guild && s.alive(now, timeout) => {
+                        s.last_heartbeat = now;
+                        tx.put_json(Tree::StaffSessions, k, &s)?;
+                        true
+                    }
+                    _ => false,
+                },
+                None => false,
+            };
+            out.push((id.clone(), alive));
+        }
+        Ok(out)
+    })?)
+}
+
+/// Ends a session (durable); a session already over keeps its end (a silent one, its last
+/// heartbeat). Returns it.
+pub async fn end_session(ctx: &Ctx, guild: GuildId, id: &str) -> Result<Session, CommunityError> {
+    let k = session_key(id).ok_or_else(|| unknown_session(id))?;
+    let now = ctx.clock.now();
+    let timeout = session_timeout(ctx);
+    let s = ctx.store.transact(|tx| {
+        let Some(mut s) = tx.get_json::<Session>(Tree::StaffSessions, &k)? else {
+            return Ok(None);
+        };
+        if s.guild != guild {
+            return Ok(None);
+        }
+        if s.ended_at.is_none() {
+            let timed_out = !s.alive(now, timeout);
+            s.ended_at = s.end(now, timeout).or(Some(now));
+            s.end_reason = Some(if timed_out { "timed_out" } else { "ended" }.into());
+            tx.put_json(Tree::StaffSessions, &k, &s)?;
+            let by_member = keys::cat(
+                &keys::pair(guild.get(), s.roblox_id),
+                s.server_id.as_bytes(),
+            );
+            tx.remove(Tree::OpenSessions, &by_member)?;
+        }
+        Ok(Some(s))
+    })?;
+    let s = s.ok_or_else(|| unknown_session(id))?;
+    ctx.store.durable().await?;
+    Ok(s)
+}
+
+/// Closes sessions silent for longer than the timeout at their last heartbeat (the staff sweep).
+/// Returns how many.
+pub async fn close_silent_sessions(ctx: &Ctx) -> Result<u64, CommunityError> {
+    let now = ctx.clock.now();
+    let timeout = session_timeout(ctx);
+    let mut closed = 0;
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = ctx
+            .store
+            .scan(Tree::OpenSessions, &[], after.as_deref(), 1000, false)?;
+        let full = page.len() == 1000;
+        for (member, v) in &page {
+            let Ok(k) = <[u8; 16]>::try_from(v.as_slice()) else {
+                continue;
+            };
+            let done = ctx.store.transact(|tx| {
+                let Some(mut s) = tx.get_json::<Session>(Tree::StaffSessions, &k)? else {
+                    tx.remove(Tree::OpenSessions, member)?;
+                    return Ok(false);
+                };
+                if s.alive(now, timeout) {
+                    return Ok(false);
+                }
+                if s.ended_at.is_none() {
+                    s.ended_at = Some(s.last_heartbeat);
+                    s.end_reason = Some("timed_out".into());
+                    tx.put_json(Tree::StaffSessions, &k, &s)?;
+                }
+                tx.remove(Tree::OpenSessions, member)?;
+                Ok(true)
+            })?;
+            closed += u64::from(done);
+        }
+        match page.last() {
+            Some((k, _)) if full => after = Some(k.clone()),
+            _ => break,
+        }
+    }
+    if closed > 0 {
+        ctx.store.durable().await?;
+    }
+    Ok(closed)
+}

@@ -83,11 +83,15 @@ pub enum Tree {
     StaffStrikes,
     /// Guild id ‖ note id → staff note.
     StaffNotes,
+    /// Session id (ULID) → in-game staff session.
+    StaffSessions,
+    /// Guild id ‖ Roblox id ‖ server id → the open session's id (live or not yet closed).
+    OpenSessions,
 }
 
 impl Tree {
     /// All trees, in a fixed order.
-    pub const ALL: [Tree; 29] = [
+    pub const ALL: [Tree; 31] = [
         Tree::Groups,
         Tree::ApiKeys,
         Tree::ApiKeyHashes,
@@ -117,6 +121,8 @@ impl Tree {
         Tree::LeaveByUser,
         Tree::StaffStrikes,
         Tree::StaffNotes,
+        Tree::StaffSessions,
+        Tree::OpenSessions,
     ];
 
     fn name(self) -> &'static str {
@@ -150,6 +156,8 @@ impl Tree {
             Tree::LeaveByUser => "leave_by_user",
             Tree::StaffStrikes => "staff_strikes",
             Tree::StaffNotes => "staff_notes",
+            Tree::StaffSessions => "staff_sessions",
+            Tree::OpenSessions => "open_sessions",
         }
     }
 

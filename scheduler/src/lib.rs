@@ -19,7 +19,8 @@
 //!   whose unacknowledged commands are due for redelivery.
 //! - **staff** (`scheduler.staff`): records the end of leaves of absence and strikes whose time
 //!   is up, with a `loa.expire` / `strike.expire` audit entry each (their status says so from the
-//!   end on, sweep or not).
+//!   end on, sweep or not), and closes in-game staff sessions silent for `servers.dead_after` at
+//!   their last heartbeat.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,8 +66,11 @@ pub async fn staff(ctx: &Ctx) -> Result<SweepReport, String> {
     let strikes = roster_core::staff::expire_strikes(ctx, None)
         .await
         .map_err(|e| e.to_string())?;
+    let sessions = roster_core::staff::close_silent_sessions(ctx)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(SweepReport {
-        removed: leaves + strikes,
+        removed: leaves + strikes + sessions,
     })
 }
 

@@ -455,3 +455,65 @@ pub(crate) async fn note_delete(
     .await?;
     Ok(ok_msg("Note deleted", None::<Value>))
 }
+
+// ── in-game sessions ────────────────────────────────────────────────────────────────────────
+
+/// `POST /staff/roblox/session/start`
+pub(crate) async fn session_start(state: &AppState, req: &Request) -> GuildResult {
+    let caller = authenticate(state, req, None)?;
+    let b: sw::SessionStart = typed_body(req)?;
+    let s = staff::start_session(
+        &state.ctx,
+        caller.guild,
+        b.roblox_id.0,
+        b.place_id.map(|p| p.0),
+        &b.server_id,
+    )
+    .await?;
+    Ok(ok(sw::SessionStarted {
+        session_id: s.id,
+        started_at: WholeSeconds(s.started_at),
+    }))
+}
+
+/// `POST /staff/roblox/session/end`
+pub(crate) async fn session_end(state: &AppState, req: &Request) -> GuildResult {
+    let caller = authenticate(state, req, None)?;
+    let b: sw::SessionRef = typed_body(req)?;
+    let s = staff::end_session(&state.ctx, caller.guild, &b.session_id).await?;
+    let now = state.ctx.clock.now();
+    Ok(ok(sw::SessionEnded {
+        duration_seconds: s.seconds(now, staff::session_timeout(&state.ctx)),
+        session_id: s.id,
+    }))
+}
+
+/// `POST /staff/roblox/heartbeat`
+pub(crate) fn session_heartbeat(state: &AppState, req: &Request) -> GuildResult {
+    let caller = authenticate(state, req, None)?;
+    let b: sw::SessionRef = typed_body(req)?;
+    let r = staff::heartbeat(
+        &state.ctx,
+        caller.guild,
+        std::slice::from_ref(&b.session_id),
+    )?;
+    Ok(ok(sw::Alive {
+        alive: r.first().is_some_and(|(_, a)| *a),
+    }))
+}
+
+/// `POST /staff/roblox/heartbeat/batch`
+pub(crate) fn session_heartbeat_batch(state: &AppState, req: &Request) -> GuildResult {
+    let caller = authenticate(state, req, None)?;
+    let b: sw::HeartbeatBatch = typed_body(req)?;
+    if b.session_ids.is_empty() || b.session_ids.len() > 500 {
+        return Err(GuildError::bad("`session_ids` must hold 1 to 500 sessions"));
+    }
+    let r = staff::heartbeat(&state.ctx, caller.guild, &b.session_ids)?;
+    Ok(ok(sw::HeartbeatBatchResult {
+        sessions: r
+            .into_iter()
+            .map(|(session_id, alive)| sw::SessionAlive { session_id, alive })
+            .collect(),
+    }))
+}

@@ -221,3 +221,87 @@ pub struct NotePatch {
     /// The new text (1–2000 characters).
     pub body: String,
 }
+
+/// Body of `POST /staff/roblox/session/start`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"guild_id": "123456789012345678", "roblox_id": 261, "place_id": 1818, "server_id": "abc-123"}))]
+pub struct SessionStart {
+    /// The guild (the key's when left out).
+    #[serde(default)]
+    pub guild_id: Option<IdInput>,
+    /// The staff member's Roblox id.
+    pub roblox_id: IdInput,
+    /// The place.
+    #[serde(default)]
+    pub place_id: Option<IdInput>,
+    /// The game server's `JobId` (1–100 characters).
+    pub server_id: String,
+}
+
+/// `POST /staff/roblox/session/start`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionStarted {
+    /// Send it with heartbeats and at the end.
+    pub session_id: String,
+    /// When it started (the live session's start, when one was already running).
+    #[schemars(with = "Seconds")]
+    pub started_at: WholeSeconds,
+}
+
+/// Body of `POST /staff/roblox/session/end` and `POST /staff/roblox/heartbeat`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"session_id": "sess_01JCQ8Y2M6A4W3V1X2Y3Z4A5B6"}))]
+pub struct SessionRef {
+    /// The session.
+    pub session_id: String,
+    /// The guild (the key's when left out).
+    #[serde(default)]
+    pub guild_id: Option<IdInput>,
+}
+
+/// `POST /staff/roblox/session/end`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionEnded {
+    /// The session.
+    pub session_id: String,
+    /// Time credited: from its start to its end (its last heartbeat, when its server went silent).
+    pub duration_seconds: i64,
+}
+
+/// `POST /staff/roblox/heartbeat`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Alive {
+    /// `false`: the session is over (ended, or silent too long); start a new one.
+    pub alive: bool,
+}
+
+/// Body of `POST /staff/roblox/heartbeat/batch` (a Roster extension): one request per game
+/// server and interval for every tracked staff member on it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({"server_id": "abc-123", "session_ids": ["sess_01JCQ8Y2M6A4W3V1X2Y3Z4A5B6"]}))]
+pub struct HeartbeatBatch {
+    /// The guild (the key's when left out).
+    #[serde(default)]
+    pub guild_id: Option<IdInput>,
+    /// The game server (for logs).
+    #[serde(default)]
+    pub server_id: Option<String>,
+    /// The sessions (1–500).
+    pub session_ids: Vec<String>,
+}
+
+/// One session's answer in a batch.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionAlive {
+    /// The session.
+    pub session_id: String,
+    /// Whether it is alive.
+    pub alive: bool,
+}
+
+/// `POST /staff/roblox/heartbeat/batch`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HeartbeatBatchResult {
+    /// Per session, in the order sent.
+    pub sessions: Vec<SessionAlive>,
+}

@@ -497,3 +497,147 @@ async fn strikes_count_until_removed_or_expired_and_notes_keep_their_author() {
     );
     app.finish().await;
 }
+
+async fn post(app: &TestApp, path: &str, body: Value) -> Value {
+    let a = app.guild(Method::POST, path, Some(body)).await;
+    assert_eq!(a.status, 200, "{path}: {:?}", a.body);
+    a.body["data"].clone()
+}
+
+#[tokio::test]
+async fn sessions_credit_time_to_their_last_heartbeat() {
+    let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+    let clock = ManualClock::at(t0);
+    let app = start(&clock, false).await;
+    let begin = json!({"guild_id": GUILD.to_string(), "roblox_id": 261, "place_id": 1818, "server_id": "srv-a"});
+    let s = post(&app, "/staff/roblox/session/start", begin.clone()).await;
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("sess_"), "{s:?}");
+    assert_eq!(s["started_at"], "2026-05-01T12:00:00Z");
+    // Starting again on the same server is the same session.
+    clock.advance(chrono::Duration::seconds(5));
+    let again = post(&app, "/staff/roblox/session/start", begin.clone()).await;
+    assert_eq!(again["session_id"], id.as_str());
+    clock.advance(chrono::Duration::seconds(25));
+    let hb = post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    assert_eq!(hb, json!({"alive": true}));
+    clock.advance(chrono::Duration::seconds(30));
+    let end = post(&app, "/staff/roblox/session/end", json!({"session_id": id})).await;
+    assert_eq!(end, json!({"session_id": id, "duration_seconds": 60}));
+    let hb = post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    assert_eq!(hb, json!({"alive": false}), "an ended session stays ended");
+
+    // A server that crashes: its session is credited up to its last heartbeat only.
+    let crashed = post(
+        &app,
+        "/staff/roblox/session/start",
+        json!({"roblox_id": 262, "server_id": "srv-b"}),
+    )
+    .await;
+    let crashed = crashed["session_id"].as_str().unwrap().to_owned();
+    clock.advance(chrono::Duration::seconds(30));
+    post(
+        &app,
+        "/staff/roblox/heartbeat",
+        json!({"session_id": crashed}),
+    )
+    .await;
+    clock.advance(chrono::Duration::minutes(10));
+    let live = post(
+        &app,
+        "/staff/roblox/session/start",
+        json!({"roblox_id": 263, "server_id": "srv-c"}),
+    )
+    .await;
+    let live = live["session_id"].as_str().unwrap().to_owned();
+    // One batched heartbeat for a server's sessions (and an unknown id).
+    let batch = post(
+        &app,
+        "/staff/roblox/heartbeat/batch",
+        json!({"server_id": "srv-c", "session_ids": [live, crashed, "sess_nope"]}),
+    )
+    .await;
+    assert_eq!(
+        batch["sessions"],
+        json!([{"session_id": live, "alive": true}, {"session_id": crashed, "alive": false}, {"session_id": "sess_nope", "alive": false}])
+    );
+    let end = post(
+        &app,
+        "/staff/roblox/session/end",
+        json!({"session_id": crashed}),
+    )
+    .await;
+    assert_eq!(
+        end["duration_seconds"], 30,
+        "not the ten silent minutes: {end:?}"
+    );
+    // Bad input.
+    for (path, body, field) in [
+        (
+            "/staff/roblox/session/start",
+            json!({"roblox_id": 5}),
+            "server_id",
+        ),
+        (
+            "/staff/roblox/session/start",
+            json!({"roblox_id": 0, "server_id": "x"}),
+            "roblox_id",
+        ),
+        (
+            "/staff/roblox/heartbeat/batch",
+            json!({"session_ids": []}),
+            "session_ids",
+        ),
+        (
+            "/staff/roblox/session/start",
+            json!({"guild_id": "1", "roblox_id": 5, "server_id": "x"}),
+            "guild",
+        ),
+    ] {
+        let a = app.guild(Method::POST, path, Some(body)).await;
+        assert!(matches!(a.status, 400 | 403), "{path}: {:?}", a.body);
+        assert!(
+            a.body["message"].as_str().unwrap().contains(field),
+            "{field}: {:?}",
+            a.body
+        );
+    }
+    let a = app
+        .guild(
+            Method::POST,
+            "/staff/roblox/session/end",
+            Some(json!({"session_id": "sess_nope"})),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{:?}", a.body);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_running_sweep_closes_silent_sessions() {
+    let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap());
+    let app = start(&clock, true).await;
+    let s = post(
+        &app,
+        "/staff/roblox/session/start",
+        json!({"roblox_id": 261, "server_id": "srv-a"}),
+    )
+    .await;
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.ctx().store.len(roster_core::store::Tree::OpenSessions),
+        1
+    );
+    clock.advance(chrono::Duration::seconds(20));
+    post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    clock.advance(chrono::Duration::minutes(5));
+    crate::harness::eventually(
+        "the sweep closes the silent session",
+        Duration::from_secs(20),
+        || app.ctx().store.len(roster_core::store::Tree::OpenSessions) == 0,
+    )
+    .await;
+    let end = post(&app, "/staff/roblox/session/end", json!({"session_id": id})).await;
+    assert_eq!(end["duration_seconds"], 20);
+    app.finish().await;
+}
