@@ -29,12 +29,12 @@ use roster_core::store::{StoreExt, Tree, TxnExt};
 use roster_upstream::UpstreamError;
 use roster_upstream::roblox::UserNames;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::guild::{self, Caller};
 use crate::http::{self, Request};
+use crate::ranking::RankRead;
 use crate::state::AppState;
 use crate::wire::community as cw;
 use crate::wire::{self, IdInput};
@@ -120,27 +120,13 @@ impl From<guild::GuildError> for CError {
 
 impl From<CommunityError> for CError {
     fn from(e: CommunityError) -> Self {
-        match e {
-            CommunityError::Invalid { field, message } => {
-                CError::bad(format!("`{field}` {message}"))
-            }
-            CommunityError::NotFound { code, message } => {
-                CError::new(StatusCode::NOT_FOUND, code, message)
-            }
-            CommunityError::Conflict { code, message } => {
-                CError::new(StatusCode::CONFLICT, code, message)
-            }
-            CommunityError::Core(roster_core::CoreError::Invalid { field, message }) => {
-                CError::bad(format!("`{field}` {message}"))
-            }
-            CommunityError::Core(e) => CError::internal(e),
-        }
+        guild::GuildError::from(e).into()
     }
 }
 
 impl From<roster_core::CoreError> for CError {
     fn from(e: roster_core::CoreError) -> Self {
-        CommunityError::Core(e).into()
+        guild::GuildError::from(e).into()
     }
 }
 
@@ -164,10 +150,7 @@ fn ok(body: &impl serde::Serialize) -> CResult {
 /// The request's parameters: the query for reads, the JSON body for writes.
 fn params<T: DeserializeOwned>(req: &Request) -> Result<T, CError> {
     let map = if req.method == warp::http::Method::GET {
-        req.query
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect::<Map<String, Value>>()
+        wire::query_object(req)
     } else {
         wire::object(req).map_err(|e| CError::bad(e.0))?
     };
@@ -351,37 +334,19 @@ pub(crate) async fn rank(state: &AppState, req: &Request) -> CResult {
     let (caller, p) = caller::<cw::GroupUserParams>(state, req, |p| p.server_id)?;
     let u = user(p.roblox_id)?;
     let g = group_for(state, &caller, p.group_id)?;
-    let key = open_key(state, &g)?;
-    let roles = state
-        .roles
-        .get(state.roblox.as_ref(), key.expose(), g.id.get(), false)
+    let m = crate::ranking::read_rank(state, &g, u)
         .await
-        .map_err(|e| upstream(e, "Roblox"))?;
-    let membership = state
-        .roblox
-        .find_membership(key.expose(), g.id.get(), u.get())
-        .await
-        .map_err(|e| upstream(e, "Roblox"))?;
-    let top = membership.as_ref().and_then(|m| {
-        m.role_ids()
-            .into_iter()
-            .filter_map(|id| roles.iter().find(|r| r.role_id() == Some(id)))
-            .max_by_key(|r| r.rank)
-    });
-    let (rank_id, rank_name) = match top {
-        Some(r) => (r.rank, r.display_name.clone()),
-        None => (
-            0,
-            roles
-                .iter()
-                .find(|r| r.rank == 0)
-                .map_or_else(|| "Guest".to_owned(), |r| r.display_name.clone()),
-        ),
-    };
+        .map_err(|e| match e {
+            RankRead::NotConfigured(g) => not_configured(g),
+            RankRead::Sealed(e) => CError::internal(e),
+            RankRead::Upstream(e) => upstream(e, "Roblox"),
+        })?;
     ok(&cw::UserRank {
         group_id: g.id.get(),
-        rank_name,
-        rank_id,
+        rank_name: m
+            .role
+            .map_or_else(|| "Guest".to_owned(), |r| r.display_name),
+        rank_id: m.rank,
     })
 }
 

@@ -410,25 +410,70 @@ async fn get_rank_inner(
             "robloxUserId in the path must be a positive integer, got {user_raw:?}"
         ))
     })?;
+    let m = read_rank(state, &g, user).await.map_err(|e| match e {
+        RankRead::NotConfigured(g) => map_rank_error(RankError::NotConfigured(g)),
+        RankRead::Sealed(e) => ApiError::internal(e),
+        RankRead::Upstream(e) => upstream_error(e),
+    })?;
+    Ok(http::json(
+        StatusCode::OK,
+        &wire::RankView {
+            group_id: g.id.get(),
+            roblox_user_id: user.get(),
+            in_group: m.in_group,
+            rank: m.rank,
+            role_name: m.role.as_ref().map(|r| r.display_name.clone()),
+            role_id: m.role.map(|r| r.id),
+        },
+    ))
+}
+
+/// A member's rank in a group as Open Cloud reports it.
+pub(crate) struct MemberRank {
+    /// Whether they are a member.
+    pub in_group: bool,
+    /// Their highest role's rank (0 when not a member).
+    pub rank: u8,
+    /// That role, or the guest role for a non-member.
+    pub role: Option<roster_upstream::roblox::GroupRole>,
+}
+
+/// Why a rank could not be read.
+pub(crate) enum RankRead {
+    /// The group has no Open Cloud key.
+    NotConfigured(GroupId),
+    /// Its key could not be unsealed.
+    Sealed(roster_core::secrets::SecretError),
+    /// Roblox failed.
+    Upstream(UpstreamError),
+}
+
+/// Reads a member's rank with the group's Open Cloud key (the role list from the cache); shared
+/// by the ranking API and the community API.
+pub(crate) async fn read_rank(
+    state: &AppState,
+    g: &GroupRecord,
+    user: RobloxUserId,
+) -> Result<MemberRank, RankRead> {
     let sealed = g
         .open_cloud_key
         .as_ref()
-        .ok_or_else(|| map_rank_error(RankError::NotConfigured(g.id)))?;
+        .ok_or(RankRead::NotConfigured(g.id))?;
     let key = state
         .ctx
         .master
         .open(&GroupRecord::credential_purpose(g.id), sealed)
-        .map_err(ApiError::internal)?;
+        .map_err(RankRead::Sealed)?;
     let roles = state
         .roles
         .get(state.roblox.as_ref(), key.expose(), g.id.get(), false)
         .await
-        .map_err(upstream_error)?;
+        .map_err(RankRead::Upstream)?;
     let membership = state
         .roblox
         .find_membership(key.expose(), g.id.get(), user.get())
         .await
-        .map_err(upstream_error)?;
+        .map_err(RankRead::Upstream)?;
     let top = membership.as_ref().and_then(|m| {
         m.role_ids()
             .into_iter()
@@ -436,22 +481,18 @@ async fn get_rank_inner(
             .max_by_key(|r| r.rank)
             .cloned()
     });
-    let guest = roles.iter().find(|r| r.rank == 0);
-    let (rank, role) = match (&membership, &top, guest) {
-        (Some(_), Some(r), _) => (r.rank, Some(r)),
-        (_, _, g) => (0, g),
-    };
-    Ok(http::json(
-        StatusCode::OK,
-        &wire::RankView {
-            group_id: g.id.get(),
-            roblox_user_id: user.get(),
-            in_group: membership.is_some(),
-            rank,
-            role_name: role.map(|r| r.display_name.clone()),
-            role_id: role.map(|r| r.id.clone()),
+    Ok(match top {
+        Some(r) if membership.is_some() => MemberRank {
+            in_group: true,
+            rank: r.rank,
+            role: Some(r),
         },
-    ))
+        _ => MemberRank {
+            in_group: membership.is_some(),
+            rank: 0,
+            role: roles.iter().find(|r| r.rank == 0).cloned(),
+        },
+    })
 }
 
 /// `GET /v1/groups/{groupId}/usage`

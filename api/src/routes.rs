@@ -156,7 +156,7 @@ impl Family {
                 "REQUEST_TIMEOUT",
                 "SERVICE_UNAVAILABLE",
             ],
-            Family::Guild => &[
+            Family::Guild | Family::Community => &[
                 "UNAUTHORIZED",
                 "FORBIDDEN",
                 "RATE_LIMITED",
@@ -169,17 +169,6 @@ impl Family {
             ],
             Family::Admin => &[
                 "UNAUTHORIZED",
-                "BAD_REQUEST",
-                "NOT_FOUND",
-                "METHOD_NOT_ALLOWED",
-                "PAYLOAD_TOO_LARGE",
-                "REQUEST_TIMEOUT",
-                "SERVICE_UNAVAILABLE",
-            ],
-            Family::Community => &[
-                "UNAUTHORIZED",
-                "FORBIDDEN",
-                "RATE_LIMITED",
                 "BAD_REQUEST",
                 "NOT_FOUND",
                 "METHOD_NOT_ALLOWED",

@@ -9,7 +9,7 @@ use roster_core::community::CommunityError;
 use roster_core::leave::{self, Leave, LeavePatch, NewLeave, Person};
 use roster_core::staff::{self, Note, Strike};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use warp::http::StatusCode;
 
 use super::{GuildError, GuildResult, authenticate, body, ok, ok_msg};
@@ -41,12 +41,7 @@ fn typed_body<T: DeserializeOwned>(req: &Request) -> Result<T, GuildError> {
 
 /// Typed query parameters.
 fn typed_query<T: DeserializeOwned>(req: &Request) -> Result<T, GuildError> {
-    let map: Map<String, Value> = req
-        .query
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    wire::typed(&map).map_err(|e| GuildError::bad(e.0))
+    wire::typed(&wire::query_object(req)).map_err(|e| GuildError::bad(e.0))
 }
 
 fn view(l: &Leave, now: chrono::DateTime<chrono::Utc>) -> sw::LoaView {

@@ -46,6 +46,15 @@ pub fn object(req: &Request) -> Result<Map<String, Value>, BodyError> {
     }
 }
 
+/// The query parameters as a JSON object of strings, to be read with [`typed`] (ids and amounts
+/// accept strings of digits).
+pub fn query_object(req: &Request) -> Map<String, Value> {
+    req.query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
 /// Reads a typed body from an object already read with [`object`]; errors name the field.
 pub fn typed<T: DeserializeOwned>(body: &Map<String, Value>) -> Result<T, BodyError> {
     let value = Value::Object(body.clone());

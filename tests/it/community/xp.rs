@@ -53,6 +53,14 @@ async fn concurrent_adds_lose_nothing() {
     assert_eq!(a.status, 200, "{:?}", a.body);
     let entries = a.body["entries"].as_array().expect("entries");
     assert_eq!(entries.len() as u64, n, "one audit entry per change");
+    // And counted (this test's process saw exactly these changes).
+    let m = app.request(Method::GET, "/metrics", &[], None).await;
+    let text = m.body.as_str().expect("metrics text");
+    assert!(
+        text.lines()
+            .any(|l| l == format!("roster_community_xp_changes_total{{op=\"add\"}} {n}")),
+        "{text}"
+    );
     app.finish().await;
 }
 
