@@ -253,6 +253,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         backend: backend.clone(),
         keys: Arc::new(KeyCache::default()),
         moderation: Arc::default(),
+        staff: Arc::default(),
         servers: Arc::default(),
     };
     let active = roster_core::moderation::load_index(&ctx)?;
@@ -322,16 +323,23 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<ControlPl
         guild_limiter: Arc::new(roster_api::guild::KeyLimiter::new(
             config.guild_api.rate_limit_per_minute,
         )),
+        staff_limits: Arc::new(roster_api::guild::staff::StaffLimits::new(
+            &config.guild_api,
+        )),
         shield_names,
         community: Arc::default(),
     };
     {
         let limiter = state.guild_limiter.clone();
+        let staff_limits = state.staff_limits.clone();
         let stop = background_stop.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                        limiter.retain_recent();
+                        staff_limits.retain_recent();
+                    }
                     _ = stop.cancelled() => return,
                 }
             }

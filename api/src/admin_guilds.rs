@@ -398,3 +398,20 @@ pub(crate) async fn put_community(state: &AppState, req: &Request, g: &str) -> R
     let s = roster_core::community::set_settings(&state.ctx, g.id, b.into()).await?;
     Ok(ok(crate::wire::community::CommunitySettingsWire::from(s)))
 }
+
+/// `GET /admin/v1/guilds/{guildId}/staff`
+pub(crate) fn get_staff(state: &AppState, g: &str) -> Result<Response> {
+    let g = load(state, g)?;
+    let s = roster_core::staff::members::settings(&state.ctx, g.id)
+        .map_err(roster_core::CoreError::from)?;
+    Ok(ok(crate::wire::staff::StaffSettingsWire::from(s)))
+}
+
+/// `PUT /admin/v1/guilds/{guildId}/staff`
+pub(crate) async fn put_staff(state: &AppState, req: &Request, g: &str) -> Result<Response> {
+    let g = load(state, g)?;
+    let b: crate::wire::staff::StaffSettingsWire = body(req)?;
+    let s = roster_core::staff::members::set_settings(&state.ctx, g.id, b.into_core()?, "admin")
+        .await?;
+    Ok(ok(crate::wire::staff::StaffSettingsWire::from(s)))
+}

@@ -640,6 +640,14 @@ const READ_CODES: &[&str] = &["FORBIDDEN", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"
 
 /// Staff leave codes.
 const STAFF_LOA_CODES: &[&str] = &["LOA_ALREADY_ACTIVE", "LOA_FINISHED"];
+/// Staff lookup codes.
+const STAFF_CODES: &[&str] = &["NOT_STAFF"];
+/// Staff session codes.
+const STAFF_SESSION_CODES: &[&str] = &["NOT_STAFF"];
+/// Quota codes.
+const STAFF_QUOTA_CODES: &[&str] = &["TOO_MANY_QUOTAS"];
+/// Pending action codes.
+const STAFF_PENDING_CODES: &[&str] = &["ALREADY_DECIDED"];
 
 /// Community-family codes beyond the common ones.
 const C_GROUP_READ: &[&str] = &["NO_MAIN_GROUP", "GROUP_NOT_FOUND", "ROBLOX_API_ERROR"];
@@ -836,8 +844,44 @@ fn table() -> Vec<Route> {
         Route::new(DELETE, "/guilds/{guildId}/staff/notes/{noteId}", Guild, "staff_note_delete", "Delete a note",
             wait!(|s, r, p| finish(guild::staff::note_delete(s, r, p[0], p[1]).await))).ok::<gw::Message>("200", "Deleted"),
 
+        Route::new(GET, "/staff/members/{guildId}", Guild, "staff_members", "Staff members (Discord members holding a staff role, as the role sync saw them)",
+            now!(|s, r, p| finish(guild::staff::members(s, r, p[0])))).ok::<GData<wire::staff::StaffMembers>>("200", "Staff"),
+        Route::new(GET, "/staff/permissions/{guildId}/{userId}", Guild, "staff_permissions", "A staff member's permissions",
+            now!(|s, r, p| finish(guild::staff::permissions(s, r, p[0], p[1])))).codes(STAFF_CODES).ok::<GData<wire::staff::StaffPermissions>>("200", "Permissions"),
+        Route::new(GET, "/guilds/{guildId}/staff/profile/{userId}", Guild, "staff_profile", "A staff member's profile: role, totals, leave, strikes",
+            now!(|s, r, p| finish(guild::staff::profile(s, r, p[0], p[1])))).codes(STAFF_CODES).ok::<GData<wire::staff::StaffProfile>>("200", "Profile"),
+        Route::new(GET, "/staff/activity/{guildId}", Guild, "staff_activity", "Staff actions, newest first (cursor pagination)",
+            now!(|s, r, p| finish(guild::staff::activity_list(s, r, p[0])))).query::<wire::staff::ActivityQuery>().ok::<GData<wire::staff::ActivityList>>("200", "Actions"),
+        Route::new(GET, "/staff/stats/{guildId}", Guild, "staff_stats", "Totals of staff activity",
+            now!(|s, r, p| finish(guild::staff::stats(s, r, p[0])))).ok::<GData<wire::staff::Stats>>("200", "Totals"),
+        Route::new(GET, "/staff/leaderboard/{guildId}", Guild, "staff_leaderboard", "Staff by score (10 per action, 1 per minute active) this week, month or all time",
+            now!(|s, r, p| finish(guild::staff::leaderboard(s, r, p[0])))).query::<wire::staff::LeaderboardQuery>().ok::<GData<wire::staff::Leaderboard>>("200", "Leaderboard"),
+        Route::new(GET, "/staff/action-types", Guild, "staff_action_types", "Action types of the activity log (built-in and the guild's own)",
+            now!(|s, r, _p| finish(guild::staff::action_types(s, r)))).ok::<GData<Vec<String>>>("200", "Types"),
+        Route::new(GET, "/guilds/{guildId}/staff/quota", Guild, "staff_quota_list", "Quotas",
+            now!(|s, r, p| finish(guild::staff::quota_list(s, r, p[0])))).ok::<GData<wire::staff::QuotaList>>("200", "Quotas"),
+        Route::new(POST, "/guilds/{guildId}/staff/quota", Guild, "staff_quota_create", "Create a quota",
+            wait!(|s, r, p| finish(guild::staff::quota_create(s, r, p[0]).await))).body::<wire::staff::QuotaBody>().codes(STAFF_QUOTA_CODES).ok::<GData<gw::Created>>("200", "Created"),
+        Route::new(PATCH, "/guilds/{guildId}/staff/quota/{quotaId}", Guild, "staff_quota_update", "Change a quota",
+            wait!(|s, r, p| finish(guild::staff::quota_change(s, r, p[0], p[1], true).await))).body::<wire::staff::QuotaBody>().ok::<GData<gw::Created>>("200", "Changed"),
+        Route::new(DELETE, "/guilds/{guildId}/staff/quota/{quotaId}", Guild, "staff_quota_delete", "Delete a quota",
+            wait!(|s, r, p| finish(guild::staff::quota_change(s, r, p[0], p[1], false).await))).ok::<GData<gw::Created>>("200", "Deleted"),
+        Route::new(GET, "/guilds/{guildId}/staff/quota/{quotaId}/progress", Guild, "staff_quota_progress", "Progress of staff in scope this period (leave excluded)",
+            now!(|s, r, p| finish(guild::staff::quota_progress(s, r, p[0], p[1])))).ok::<GData<wire::staff::Progress>>("200", "Progress"),
+        Route::new(GET, "/guilds/{guildId}/staff/quota-pending", Guild, "staff_pending_list", "Actions awaiting approval (missed quotas, strike thresholds)",
+            now!(|s, r, p| finish(guild::staff::pending_list(s, r, p[0])))).query::<wire::staff::PendingQuery>().ok::<GData<wire::staff::PendingList>>("200", "Pending"),
+        Route::new(POST, "/guilds/{guildId}/staff/quota-pending/{actionId}/approve", Guild, "staff_pending_approve", "Approve a pending action (applies it)",
+            wait!(|s, r, p| finish(guild::staff::pending_decide(s, r, p[0], p[1], true).await))).codes(STAFF_PENDING_CODES).ok::<GData<wire::staff::PendingView>>("200", "Approved"),
+        Route::new(POST, "/guilds/{guildId}/staff/quota-pending/{actionId}/reject", Guild, "staff_pending_reject", "Reject a pending action",
+            wait!(|s, r, p| finish(guild::staff::pending_decide(s, r, p[0], p[1], false).await))).codes(STAFF_PENDING_CODES).ok::<GData<wire::staff::PendingView>>("200", "Rejected"),
+        Route::new(POST, "/staff/roblox/verify", Guild, "staff_verify", "Whether a Roblox player is staff, with their in-game permissions",
+            now!(|s, r, _p| finish(guild::staff::verify(s, r)))).body::<wire::staff::VerifyBody>().ok::<GData<wire::staff::Verified>>("200", "Answer"),
+        Route::new(GET, "/guilds/{guildId}/staff/roblox/{robloxId}/permissions", Guild, "staff_game_permissions", "A Roblox player's in-game permissions",
+            now!(|s, r, p| finish(guild::staff::game_permissions(s, r, p[0], p[1])))).ok::<GData<wire::staff::GamePermissions>>("200", "Answer"),
+        Route::new(POST, "/staff/roblox/action", Guild, "staff_action", "Log an action a staff member took in a session",
+            wait!(|s, r, _p| finish(guild::staff::action(s, r).await))).body::<wire::staff::ActionBody>().codes(STAFF_SESSION_CODES).ok::<GData<wire::staff::IdOnly>>("200", "Logged"),
         Route::new(POST, "/staff/roblox/session/start", Guild, "staff_session_start", "A staff member's session in a game server starts",
-            wait!(|s, r, p| finish(guild::staff::session_start(s, r).await))).body::<wire::staff::SessionStart>().ok::<GData<wire::staff::SessionStarted>>("200", "Started (or the live one)"),
+            wait!(|s, r, p| finish(guild::staff::session_start(s, r).await))).body::<wire::staff::SessionStart>().codes(STAFF_SESSION_CODES).ok::<GData<wire::staff::SessionStarted>>("200", "Started (or the live one)"),
         Route::new(POST, "/staff/roblox/session/end", Guild, "staff_session_end", "A session ends",
             wait!(|s, r, p| finish(guild::staff::session_end(s, r).await))).body::<wire::staff::SessionRef>().ok::<GData<wire::staff::SessionEnded>>("200", "Ended, with the time credited"),
         Route::new(POST, "/staff/roblox/heartbeat", Guild, "staff_heartbeat", "A session's heartbeat (every 30 s)",
@@ -985,6 +1029,10 @@ fn table() -> Vec<Route> {
             wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Ban).await))).ok::<wire::admin::ModEnded>("200", "Lifted"),
         Route::new(DELETE, "/admin/v1/guilds/{guildId}/mutes/{robloxId}", Admin, "guild_mutes_revoke", "Lift a mute",
             wait!(|s, r, p| admin_result(admin_guilds::revoke_mod(s, r, p[0], p[1], ModKind::Mute).await))).ok::<wire::admin::ModEnded>("200", "Lifted"),
+        Route::new(GET, "/admin/v1/guilds/{guildId}/staff", Admin, "guild_staff_get", "Staff roles, time zone, week start and the strike action",
+            now!(|s, r, p| admin_result(admin_guilds::get_staff(s, p[0])))).ok::<wire::staff::StaffSettingsWire>("200", "Settings"),
+        Route::new(PUT, "/admin/v1/guilds/{guildId}/staff", Admin, "guild_staff_put", "Replace the staff settings",
+            wait!(|s, r, p| admin_result(admin_guilds::put_staff(s, r, p[0]).await))).body::<wire::staff::StaffSettingsWire>().ok::<wire::staff::StaffSettingsWire>("200", "Settings"),
         Route::new(GET, "/admin/v1/guilds/{guildId}/community", Admin, "guild_community_get", "The community API's medals, certifications, EP thresholds and XP ranks",
             now!(|s, r, p| admin_result(admin_guilds::get_community(s, p[0])))).ok::<cw::CommunitySettingsWire>("200", "Settings"),
         Route::new(PUT, "/admin/v1/guilds/{guildId}/community", Admin, "guild_community_put", "Replace the community API's catalogues and thresholds",

@@ -32,6 +32,8 @@ pub struct AppState {
     pub workers: Arc<WorkerHealth>,
     /// Per-key limiter of the guild API.
     pub guild_limiter: Arc<crate::guild::KeyLimiter>,
+    /// Per-key limiters of the staff routes, by class.
+    pub staff_limits: Arc<crate::guild::staff::StaffLimits>,
     /// Resolves the names of Shield flags recorded without one, in the background.
     pub shield_names: Arc<crate::shield_names::ShieldNames>,
     /// The community family's caches (server info, display names).

@@ -28,6 +28,7 @@ mod community;
 mod conns;
 mod guild;
 mod idle;
+mod staff;
 mod sync;
 
 use anyhow::{Context, bail};
@@ -201,6 +202,32 @@ enum Scenario {
         /// The simulator's rate-limit window (Open Cloud's is a minute).
         #[arg(long, default_value_t = 60)]
         window_seconds: u64,
+    },
+    /// The staff API: batched heartbeats from many game servers (throughput, latency, server CPU
+    /// per heartbeat beside the ban-status hot path), with concurrent action logging; leaderboard
+    /// and quota progress over a large activity log; RSS.
+    Staff {
+        /// Game servers.
+        #[arg(long, default_value_t = 1000)]
+        servers: u64,
+        /// Tracked staff per game server.
+        #[arg(long, default_value_t = 20)]
+        per_server: u64,
+        /// Each server's heartbeat interval (30 s in a game; compressed here).
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Length of each heartbeat phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Clients logging actions during the mixed phase.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Staff of the leaderboard guild.
+        #[arg(long, default_value_t = 500)]
+        board_staff: u64,
+        /// Actions logged in the leaderboard guild.
+        #[arg(long, default_value_t = 1_000_000)]
+        actions: u64,
     },
     /// (internal) The bare warp route the hot path is compared with.
     #[command(hide = true)]
@@ -781,6 +808,26 @@ async fn main() -> anyhow::Result<()> {
             accepts,
             window_seconds,
         } => community::community(backend, adds, clients, seconds, accepts, window_seconds).await,
+        Scenario::Staff {
+            servers,
+            per_server,
+            interval_ms,
+            seconds,
+            clients,
+            board_staff,
+            actions,
+        } => {
+            staff::staff(
+                servers,
+                per_server,
+                interval_ms,
+                seconds,
+                clients,
+                board_staff,
+                actions,
+            )
+            .await
+        }
         Scenario::BareServer { port } => guild::bare_server(port).await,
         Scenario::Chaos {
             backend,

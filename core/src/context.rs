@@ -29,6 +29,8 @@ pub struct Ctx {
     pub keys: Arc<KeyCache>,
     /// Active bans and mutes (the hot path reads this).
     pub moderation: Arc<crate::moderation::ModIndex>,
+    /// Who is staff, per guild, in memory.
+    pub staff: Arc<crate::staff::StaffIndex>,
     /// Live game servers, command wake-ups, websockets.
     pub servers: Arc<crate::servers::ServerHub>,
 }

@@ -87,11 +87,24 @@ pub enum Tree {
     StaffSessions,
     /// Guild id ‖ Roblox id ‖ server id → the open session's id (live or not yet closed).
     OpenSessions,
+    /// Guild id → staff settings (roles, time zone, week start); guild id ‖ `v` → the guild's
+    /// staff version (bumped by every change to settings, members or links).
+    StaffSettings,
+    /// Guild id ‖ Discord id → staff member (a member holding a staff role).
+    StaffMembers,
+    /// Guild id ‖ action id → staff activity (moderation and custom actions).
+    StaffActivity,
+    /// Guild id ‖ period bucket ‖ Discord id → counters of that period (0: the guild's totals).
+    StaffCounters,
+    /// Guild id ‖ quota id → quota.
+    StaffQuotas,
+    /// Guild id ‖ pending action id → an action awaiting approval (a missed quota).
+    StaffPending,
 }
 
 impl Tree {
     /// All trees, in a fixed order.
-    pub const ALL: [Tree; 31] = [
+    pub const ALL: [Tree; 37] = [
         Tree::Groups,
         Tree::ApiKeys,
         Tree::ApiKeyHashes,
@@ -123,6 +136,12 @@ impl Tree {
         Tree::StaffNotes,
         Tree::StaffSessions,
         Tree::OpenSessions,
+        Tree::StaffSettings,
+        Tree::StaffMembers,
+        Tree::StaffActivity,
+        Tree::StaffCounters,
+        Tree::StaffQuotas,
+        Tree::StaffPending,
     ];
 
     fn name(self) -> &'static str {
@@ -158,6 +177,12 @@ impl Tree {
             Tree::StaffNotes => "staff_notes",
             Tree::StaffSessions => "staff_sessions",
             Tree::OpenSessions => "open_sessions",
+            Tree::StaffSettings => "staff_settings",
+            Tree::StaffMembers => "staff_members",
+            Tree::StaffActivity => "staff_activity",
+            Tree::StaffCounters => "staff_counters",
+            Tree::StaffQuotas => "staff_quotas",
+            Tree::StaffPending => "staff_pending",
         }
     }
 

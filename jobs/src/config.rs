@@ -332,12 +332,26 @@ pub struct GuildApiConfig {
     /// Requests per minute one guild API key may make (every guild endpoint, the ban-status hot
     /// path included); past it, 429 with `Retry-After`.
     pub rate_limit_per_minute: u32,
+    /// Staff routes games call all the time (heartbeats, `verify`, permission lookups, custom
+    /// actions): requests a minute per key, on top of the overall limit.
+    pub staff_hot_per_minute: u32,
+    /// Staff session start and end: requests a minute per key.
+    pub staff_session_per_minute: u32,
+    /// Staff reads (members, activity, stats, leaderboard, quotas, profiles…): requests a minute
+    /// per key.
+    pub staff_read_per_minute: u32,
+    /// Staff writes (leave, strikes, notes, quotas, pending decisions): requests a minute per key.
+    pub staff_write_per_minute: u32,
 }
 
 impl Default for GuildApiConfig {
     fn default() -> Self {
         Self {
             rate_limit_per_minute: 60_000,
+            staff_hot_per_minute: 30_000,
+            staff_session_per_minute: 6_000,
+            staff_read_per_minute: 600,
+            staff_write_per_minute: 300,
         }
     }
 }
@@ -662,6 +676,28 @@ impl Config {
         }
         if self.guild_api.rate_limit_per_minute == 0 {
             return Err(bad("guild_api.rate_limit_per_minute", "must be at least 1"));
+        }
+        for (name, v) in [
+            (
+                "guild_api.staff_hot_per_minute",
+                self.guild_api.staff_hot_per_minute,
+            ),
+            (
+                "guild_api.staff_session_per_minute",
+                self.guild_api.staff_session_per_minute,
+            ),
+            (
+                "guild_api.staff_read_per_minute",
+                self.guild_api.staff_read_per_minute,
+            ),
+            (
+                "guild_api.staff_write_per_minute",
+                self.guild_api.staff_write_per_minute,
+            ),
+        ] {
+            if v == 0 {
+                return Err(bad(name, "must be at least 1"));
+            }
         }
         let sv = &self.servers;
         if sv.dead_after < Duration::from_secs(5) {

@@ -58,7 +58,8 @@ pub async fn moderation(ctx: &Ctx) -> Result<SweepReport, String> {
     Ok(SweepReport { removed })
 }
 
-/// Records the end of finished leaves of absence and strikes.
+/// Records the end of finished leaves of absence and strikes, closes silent sessions (at their
+/// last heartbeat) and judges quota periods that ended (misses become pending actions).
 pub async fn staff(ctx: &Ctx) -> Result<SweepReport, String> {
     let leaves = roster_core::leave::expire(ctx, None)
         .await
@@ -69,8 +70,11 @@ pub async fn staff(ctx: &Ctx) -> Result<SweepReport, String> {
     let sessions = roster_core::staff::close_silent_sessions(ctx)
         .await
         .map_err(|e| e.to_string())?;
+    let judged = roster_core::staff::quota::judge(ctx)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(SweepReport {
-        removed: leaves + strikes + sessions,
+        removed: leaves + strikes + sessions + judged,
     })
 }
 

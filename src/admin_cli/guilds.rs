@@ -94,6 +94,16 @@ pub(super) enum GuildCmd {
         #[arg(long, value_name = "FILE")]
         set: Option<std::path::PathBuf>,
     },
+    /// Show the staff settings (staff roles, time zone, week start, strike action), or replace
+    /// them with a JSON file's.
+    Staff {
+        /// Guild id.
+        id: String,
+        /// A JSON file with `roles`, `timeZone`, `weekStart`, `strikeAction` and `actionTypes`
+        /// (see docs/guild-api.md, "Staff"); it replaces the guild's.
+        #[arg(long, value_name = "FILE")]
+        set: Option<std::path::PathBuf>,
+    },
     /// Show a guild.
     Show {
         /// Guild id.
@@ -194,20 +204,12 @@ impl GuildCmd {
                     .await?
             }
             GuildCmd::RoleBridge(cmd) => cmd.run(c).await?,
-            GuildCmd::Community { id, set } => match set {
-                None => {
-                    c.call(M::GET, &format!("/guilds/{id}/community"), None)
-                        .await?
-                }
-                Some(file) => {
-                    let text = std::fs::read_to_string(&file)
-                        .with_context(|| format!("cannot read {}", file.display()))?;
-                    let body: Value = serde_json::from_str(&text)
-                        .with_context(|| format!("{} is not JSON", file.display()))?;
-                    c.call(M::PUT, &format!("/guilds/{id}/community"), Some(body))
-                        .await?
-                }
-            },
+            GuildCmd::Community { id, set } => {
+                settings_doc(c, &format!("/guilds/{id}/community"), set).await?
+            }
+            GuildCmd::Staff { id, set } => {
+                settings_doc(c, &format!("/guilds/{id}/staff"), set).await?
+            }
             GuildCmd::Show { id } => c.call(M::GET, &format!("/guilds/{id}"), None).await?,
             GuildCmd::List => c.call(M::GET, "/guilds", None).await?,
         })
@@ -347,5 +349,23 @@ impl SyncAllCmd {
                     .await?
             }
         })
+    }
+}
+
+/// Shows a settings document, or replaces it with a JSON file's.
+async fn settings_doc(
+    c: &Client,
+    path: &str,
+    set: Option<std::path::PathBuf>,
+) -> anyhow::Result<Value> {
+    match set {
+        None => c.call(M::GET, path, None).await,
+        Some(file) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let body: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            c.call(M::PUT, path, Some(body)).await
+        }
     }
 }

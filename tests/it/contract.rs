@@ -861,6 +861,21 @@ async fn every_admin_answer_matches_its_schema(backend: Backend) {
     )
     .await;
     assert_eq!(c["medals"], json!([{"name": "Purple Heart"}]));
+    // Staff settings.
+    let c = hit(Method::GET, &format!("/guilds/{GUILD}/staff"), None, 200).await;
+    assert_eq!(
+        c,
+        json!({"timeZone": "UTC", "weekStart": "monday"}),
+        "the defaults"
+    );
+    let c = hit(
+        Method::PUT,
+        &format!("/guilds/{GUILD}/staff"),
+        Some(json!({"roles": [{"discordRoleId": "5005", "name": "Moderator", "rank": 1, "gamePermissions": ["kick"]}], "timeZone": "America/New_York"})),
+        200,
+    )
+    .await;
+    assert_eq!(c["roles"][0]["name"], "Moderator");
     let v = hit(
         Method::PUT,
         &format!("/shield/allowlist/{GUILD}"),

@@ -88,6 +88,7 @@ impl GuildError {
                 code: self.status.as_u16(),
                 message: &self.message,
                 error: self.code,
+                retry_after: self.retry_after,
             },
         );
         match self.retry_after {
@@ -143,6 +144,8 @@ struct ErrorEnvelope<'a> {
     code: u16,
     message: &'a str,
     error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// A success envelope with data.
@@ -184,8 +187,14 @@ impl KeyLimiter {
     /// A limiter allowing `per_minute` requests a minute per key, in bursts of up to a second's
     /// worth (at least 10).
     pub fn new(per_minute: u32) -> Self {
+        Self::with_burst(per_minute, per_minute / 60)
+    }
+
+    /// A limiter allowing `per_minute` requests a minute per key, in bursts of up to `burst`
+    /// (at least 10).
+    pub fn with_burst(per_minute: u32, burst: u32) -> Self {
         let per_minute = NonZeroU32::new(per_minute.max(1)).expect("positive");
-        let burst = NonZeroU32::new((per_minute.get() / 60).max(10)).expect("positive");
+        let burst = NonZeroU32::new(burst.max(10)).expect("positive");
         Self(RateLimiter::keyed(
             Quota::per_minute(per_minute).allow_burst(burst),
         ))

@@ -428,6 +428,9 @@ pub struct GuildErrorBody {
     pub message: String,
     /// Machine code.
     pub error: String,
+    /// With 429: seconds until a retry may succeed (as in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// The admin API's error.

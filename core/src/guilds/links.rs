@@ -91,6 +91,7 @@ pub async fn import(
     for chunk in links.chunks(500) {
         let r = ctx.store.transact(|tx| {
             let mut r = ImportReport::default();
+            crate::staff::members::bump_in(tx, guild)?;
             for l in chunk {
                 let k = key(guild, l.discord_id);
                 match tx.get_json::<AccountLink>(Tree::Links, &k)? {
@@ -154,6 +155,7 @@ pub async fn remove(
             return Ok(false);
         };
         tx.remove(Tree::Links, &key(guild, discord))?;
+        crate::staff::members::bump_in(tx, guild)?;
         tx.remove(
             Tree::LinksByRoblox,
             &reverse_key(guild, old.roblox_id, discord),

@@ -559,6 +559,14 @@ fn advance(
                         });
                     }
                     run.listed += states.len() as u64;
+                    crate::staff::members::apply_page(
+                        tx,
+                        guild,
+                        run.id,
+                        &result.members,
+                        result.members.len() < usize::from(page.limit),
+                        now,
+                    )?;
                     if run.status == RunStatus::Running {
                         Coordinator::enqueue(tx, &mut run, &states)?;
                         match last {

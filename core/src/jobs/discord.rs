@@ -21,11 +21,21 @@ impl DiscordGuild for GuildRecord {
 
 impl Hook for SyncMember {
     fn on_outcome(done: &Done<'_, Self>, fx: &mut Effects<'_>) -> Result<(), StoreError> {
-        if let Some(hash) = done.result().and_then(|r| r.roles_hash) {
+        let result = done.result();
+        if let Some(hash) = result.as_ref().and_then(|r| r.roles_hash.clone()) {
             site::on_roles_seen(
                 fx,
                 done.payload.spec.target.guild,
                 &hash,
+                done.record.done_at(),
+            )?;
+        }
+        if let Some(roles) = result.and_then(|r| r.roles) {
+            crate::staff::members::apply_member(
+                fx.tx,
+                done.payload.spec.target.guild,
+                done.payload.user_id,
+                &roles,
                 done.record.done_at(),
             )?;
         }

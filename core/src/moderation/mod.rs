@@ -454,8 +454,18 @@ pub async fn create(ctx: &Ctx, n: NewRecord) -> Result<ModRecord, CoreError> {
         ));
     }
     let ttl = ctx.config.servers.command_ttl;
+    let activity = crate::staff::activity::prepare_moderation(
+        ctx,
+        n.guild,
+        n.moderator_id.as_deref(),
+        n.kind.as_str(),
+        &n.identifier.to_string(),
+    )?;
     let commands = ctx.commit(|tx, staging| {
         tx.put_json(Tree::Moderation, &record_key(n.guild, id), &record)?;
+        if let Some(a) = &activity {
+            a.write(tx)?;
+        }
         audit::append_in(
             tx,
             Tenant::Guild(n.guild),
@@ -594,9 +604,19 @@ pub async fn revoke(
         .map(|_| ctx.store.next_id())
         .collect::<Result<Vec<_>, _>>()?;
     let ttl = ctx.config.servers.command_ttl;
+    let activity = crate::staff::activity::prepare_moderation(
+        ctx,
+        guild,
+        moderator_id.as_deref(),
+        &format!("un{}", kind.as_str()),
+        &identifier.to_string(),
+    )?;
     let (ended, commands) = ctx
         .commit(|tx, staging| {
             let mut ended = Vec::new();
+            if let Some(a) = &activity {
+                a.write(tx)?;
+            }
             for t in &targets {
                 let k = record_key(guild, t.id);
                 if let Some(mut r) = tx.get_json::<ModRecord>(Tree::Moderation, &k)?

@@ -157,6 +157,9 @@ pub struct MemberSyncResult {
     /// website's list is pushed again when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles_hash: Option<String>,
+    /// The member's roles after the sync (what staff membership follows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<u64>>,
 }
 
 /// Read one page of a guild's members for a sync-all run.

@@ -12,6 +12,7 @@ mod roles;
 pub mod servers;
 mod shield;
 mod staff;
+mod staff_team;
 mod sync;
 mod wire;
 

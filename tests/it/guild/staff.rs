@@ -508,51 +508,52 @@ async fn post(app: &TestApp, path: &str, body: Value) -> Value {
 async fn sessions_credit_time_to_their_last_heartbeat() {
     let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
     let clock = ManualClock::at(t0);
-    let app = start(&clock, false).await;
-    let begin = json!({"guild_id": GUILD.to_string(), "roblox_id": 261, "place_id": 1818, "server_id": "srv-a"});
-    let s = post(&app, "/staff/roblox/session/start", begin.clone()).await;
+    let d = super::staff_team::team(&clock, false, None).await;
+    let app = &d.app;
+    let begin = json!({"guild_id": GUILD.to_string(), "roblox_id": 101, "place_id": 1818, "server_id": "srv-a"});
+    let s = post(app, "/staff/roblox/session/start", begin.clone()).await;
     let id = s["session_id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("sess_"), "{s:?}");
     assert_eq!(s["started_at"], "2026-05-01T12:00:00Z");
     // Starting again on the same server is the same session.
     clock.advance(chrono::Duration::seconds(5));
-    let again = post(&app, "/staff/roblox/session/start", begin.clone()).await;
+    let again = post(app, "/staff/roblox/session/start", begin.clone()).await;
     assert_eq!(again["session_id"], id.as_str());
     clock.advance(chrono::Duration::seconds(25));
-    let hb = post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    let hb = post(app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
     assert_eq!(hb, json!({"alive": true}));
     clock.advance(chrono::Duration::seconds(30));
-    let end = post(&app, "/staff/roblox/session/end", json!({"session_id": id})).await;
+    let end = post(app, "/staff/roblox/session/end", json!({"session_id": id})).await;
     assert_eq!(end, json!({"session_id": id, "duration_seconds": 60}));
-    let hb = post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    let hb = post(app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
     assert_eq!(hb, json!({"alive": false}), "an ended session stays ended");
 
     // A server that crashes: its session is credited up to its last heartbeat only.
     let crashed = post(
-        &app,
+        app,
         "/staff/roblox/session/start",
-        json!({"roblox_id": 262, "server_id": "srv-b"}),
+        json!({"roblox_id": 102, "server_id": "srv-b"}),
     )
     .await;
     let crashed = crashed["session_id"].as_str().unwrap().to_owned();
     clock.advance(chrono::Duration::seconds(30));
     post(
-        &app,
+        app,
         "/staff/roblox/heartbeat",
         json!({"session_id": crashed}),
     )
     .await;
     clock.advance(chrono::Duration::minutes(10));
     let live = post(
-        &app,
+        app,
         "/staff/roblox/session/start",
-        json!({"roblox_id": 263, "server_id": "srv-c"}),
+        json!({"roblox_id": 103, "server_id": "srv-c"}),
     )
     .await;
     let live = live["session_id"].as_str().unwrap().to_owned();
     // One batched heartbeat for a server's sessions (and an unknown id).
     let batch = post(
-        &app,
+        app,
         "/staff/roblox/heartbeat/batch",
         json!({"server_id": "srv-c", "session_ids": [live, crashed, "sess_nope"]}),
     )
@@ -562,7 +563,7 @@ async fn sessions_credit_time_to_their_last_heartbeat() {
         json!([{"session_id": live, "alive": true}, {"session_id": crashed, "alive": false}, {"session_id": "sess_nope", "alive": false}])
     );
     let end = post(
-        &app,
+        app,
         "/staff/roblox/session/end",
         json!({"session_id": crashed}),
     )
@@ -610,17 +611,18 @@ async fn sessions_credit_time_to_their_last_heartbeat() {
         )
         .await;
     assert_eq!(a.status, 404, "{:?}", a.body);
-    app.finish().await;
+    d.app.finish().await;
 }
 
 #[tokio::test]
 async fn the_running_sweep_closes_silent_sessions() {
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap());
-    let app = start(&clock, true).await;
+    let d = super::staff_team::team(&clock, true, None).await;
+    let app = &d.app;
     let s = post(
-        &app,
+        app,
         "/staff/roblox/session/start",
-        json!({"roblox_id": 261, "server_id": "srv-a"}),
+        json!({"roblox_id": 101, "server_id": "srv-a"}),
     )
     .await;
     let id = s["session_id"].as_str().unwrap().to_owned();
@@ -629,7 +631,7 @@ async fn the_running_sweep_closes_silent_sessions() {
         1
     );
     clock.advance(chrono::Duration::seconds(20));
-    post(&app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
+    post(app, "/staff/roblox/heartbeat", json!({"session_id": id})).await;
     clock.advance(chrono::Duration::minutes(5));
     crate::harness::eventually(
         "the sweep closes the silent session",
@@ -637,7 +639,7 @@ async fn the_running_sweep_closes_silent_sessions() {
         || app.ctx().store.len(roster_core::store::Tree::OpenSessions) == 0,
     )
     .await;
-    let end = post(&app, "/staff/roblox/session/end", json!({"session_id": id})).await;
+    let end = post(app, "/staff/roblox/session/end", json!({"session_id": id})).await;
     assert_eq!(end["duration_seconds"], 20);
-    app.finish().await;
+    d.app.finish().await;
 }

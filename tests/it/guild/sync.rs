@@ -167,7 +167,7 @@ async fn hierarchy_owner_and_unlinked_members(backend: Backend) {
 
 /// A Discord simulator whose member PATCH bucket allows 50 a second (the default is 10 per 10
 /// seconds, which would make a guild-wide test take minutes).
-fn fast_patches() -> DiscordSimConfig {
+pub(crate) fn fast_patches() -> DiscordSimConfig {
     let mut c = DiscordSimConfig::default();
     c.route_limits.insert(
         Route::ModifyMember,

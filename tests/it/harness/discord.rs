@@ -228,6 +228,16 @@ pub async fn start_with(
     sim_config: DiscordSimConfig,
     extra: Option<Tweak>,
 ) -> DApp {
+    start_clocked(backend, sim_config, extra, None).await
+}
+
+/// [`start_with`], on a test clock when given.
+pub async fn start_clocked(
+    backend: Backend,
+    sim_config: DiscordSimConfig,
+    extra: Option<Tweak>,
+    clock: Option<roster_core::clock::ManualClock>,
+) -> DApp {
     let dsim = DSim::start(sim_config).await;
     let addr = dsim.addr;
     let tweak: Tweak = Arc::new(move |c: &mut roster_core::config::Config| {
@@ -243,6 +253,7 @@ pub async fn start_with(
         backend,
         TestOpts {
             tweak: Some(tweak),
+            clock,
             ..TestOpts::default()
         },
     )

@@ -166,8 +166,9 @@ fn compute(
         }
     }
     let mut patch = Patch::default();
+    final_roles.sort_unstable();
+    res.roles = Some(final_roles.clone());
     if !res.added_roles.is_empty() || !res.removed_roles.is_empty() {
-        final_roles.sort_unstable();
         patch.roles = Some(final_roles);
     }
     if let (Some(template), Some(link)) = (&spec.settings.nickname_template, &m.link) {

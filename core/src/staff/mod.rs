@@ -9,6 +9,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod activity;
+pub mod members;
+pub mod quota;
+
+pub use members::StaffIndex;
+
 use crate::audit::{self, AuditEntry, Tenant};
 use crate::community::CommunityError;
 use crate::context::Ctx;
@@ -258,24 +264,148 @@ pub async fn strike(
         issued_by: actor.to_owned(),
         created_at: now,
     };
+    let settings = members::settings(ctx, guild)?;
+    let threshold = match &settings.strike_action {
+        Some(a) => {
+            let active = all_strikes(ctx, guild)?
+                .iter()
+                .filter(|x| x.staff_id == s.staff_id && x.active(now))
+                .count();
+            (u32::try_from(active + 1).unwrap_or(u32::MAX) == a.at).then(|| a.clone())
+        }
+        None => None,
+    };
     let audit_id = ctx.store.next_id()?;
+    let review_id = ctx.store.next_id()?;
     ctx.store.transact(|tx| {
-        tx.put_json(Tree::StaffStrikes, &key(guild, s.id), &s)?;
+        strike_in(tx, &s, audit_id, actor, now)?;
+        if let Some(a) = threshold.as_ref().filter(|a| a.action == "review") {
+            quota::put_pending_in(
+                tx,
+                &quota::PendingAction {
+                    id: review_id,
+                    guild,
+                    staff_id: s.staff_id,
+                    action_type: "review".into(),
+                    reason: format!("{} active strikes (latest: {})", a.at, s.reason),
+                    quota_id: None,
+                    period_start: None,
+                    period_end: None,
+                    current: None,
+                    target: None,
+                    status: "pending".into(),
+                    submitted_at: now,
+                    decided_at: None,
+                    decided_by: None,
+                    applied: None,
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+    ctx.store.durable().await?;
+    if threshold.as_ref().is_some_and(|a| a.action == "demote") {
+        strike_demotion(ctx, &s, actor).await?;
+    }
+    Ok(s)
+}
+
+/// Every strike of a guild.
+fn all_strikes(ctx: &Ctx, guild: GuildId) -> Result<Vec<Strike>, CommunityError> {
+    let mut out: Vec<Strike> = Vec::new();
+    loop {
+        let page = strikes(ctx, guild, out.last().map(|s| s.id), 1000)?;
+        let n = page.len();
+        out.extend(page);
+        if n < 1000 {
+            return Ok(out);
+        }
+    }
+}
+
+/// Writes a strike and its audit entry.
+pub(crate) fn strike_in(
+    tx: &dyn crate::store::Txn,
+    s: &Strike,
+    audit_id: u64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), crate::store::StoreError> {
+    tx.put_json(Tree::StaffStrikes, &key(s.guild, s.id), s)?;
+    audit::append_in(
+        tx,
+        Tenant::Guild(s.guild),
+        &entry(
+            audit_id,
+            "strike.create",
+            actor,
+            s.staff_id,
+            serde_json::json!({"strikeId": s.id, "severity": s.severity, "reason": s.reason}),
+            now,
+        ),
+    )
+}
+
+/// The demotion a strike threshold asks for: one rank down in the guild's main group for the
+/// member's linked Roblox account, through the ranking job path (its rules, guard, blacklist and
+/// audit apply; the strike id is the idempotency key). What happened is audited
+/// (`strike.action`); a demotion that cannot be made does not undo the strike.
+async fn strike_demotion(ctx: &Ctx, s: &Strike, actor: &str) -> Result<(), CommunityError> {
+    use crate::jobs::ranking::RankOp;
+    use crate::ranking::{RankRequest, Submitted};
+    let outcome: Result<String, String> = async {
+        let link = crate::links::by_discord(ctx.store.as_ref(), s.guild, s.staff_id)
+            .map_err(|e| e.to_string())?
+            .ok_or("the staff member has no linked Roblox account")?;
+        let g = crate::guilds::get(ctx, s.guild)
+            .map_err(|e| e.to_string())?
+            .ok_or("the guild is gone")?;
+        let gid = g.discord.main_group.ok_or("the guild has no main group")?;
+        let group = crate::groups::get(ctx, gid)
+            .map_err(|e| e.to_string())?
+            .ok_or("the main group is not registered with this Roster")?;
+        let user = crate::ids::RobloxUserId::new(link.roblox_id).map_err(|e| e.to_string())?;
+        let sub = crate::ranking::submit_for(
+            ctx,
+            group,
+            actor,
+            RankRequest {
+                group: gid,
+                user,
+                op: RankOp::Demote,
+                idempotency: Some((format!("strike-action:{}", s.id), "demote".into())),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(match sub {
+            Submitted::New { job, .. } => format!("ranking job {job}"),
+            Submitted::Replay(rec) => format!("ranking job {}", rec.id),
+        })
+    }
+    .await;
+    let now = ctx.clock.now();
+    let audit_id = ctx.store.next_id()?;
+    let meta = match &outcome {
+        Ok(job) => serde_json::json!({"strikeId": s.id, "action": "demote", "job": job}),
+        Err(why) => serde_json::json!({"strikeId": s.id, "action": "demote", "error": why}),
+    };
+    ctx.store.transact(|tx| {
         audit::append_in(
             tx,
-            Tenant::Guild(guild),
+            Tenant::Guild(s.guild),
             &entry(
                 audit_id,
-                "strike.create",
+                "strike.action",
                 actor,
                 s.staff_id,
-                serde_json::json!({"strikeId": s.id, "severity": s.severity, "reason": s.reason}),
+                meta.clone(),
                 now,
             ),
         )
     })?;
     ctx.store.durable().await?;
-    Ok(s)
+    Ok(())
 }
 
 /// Changes to a strike.
@@ -446,23 +576,33 @@ pub async fn note(
         updated_at: None,
     };
     let audit_id = ctx.store.next_id()?;
-    ctx.store.transact(|tx| {
-        tx.put_json(Tree::StaffNotes, &key(guild, n.id), &n)?;
-        audit::append_in(
-            tx,
-            Tenant::Guild(guild),
-            &entry(
-                audit_id,
-                "note.create",
-                author,
-                staff_id,
-                serde_json::json!({"noteId": n.id}),
-                now,
-            ),
-        )
-    })?;
+    ctx.store
+        .transact(|tx| note_in(tx, &n, audit_id, author, now))?;
     ctx.store.durable().await?;
     Ok(n)
+}
+
+/// Writes a note and its audit entry.
+pub(crate) fn note_in(
+    tx: &dyn crate::store::Txn,
+    n: &Note,
+    audit_id: u64,
+    author: &str,
+    now: DateTime<Utc>,
+) -> Result<(), crate::store::StoreError> {
+    tx.put_json(Tree::StaffNotes, &key(n.guild, n.id), n)?;
+    audit::append_in(
+        tx,
+        Tenant::Guild(n.guild),
+        &entry(
+            audit_id,
+            "note.create",
+            author,
+            n.staff_id,
+            serde_json::json!({"noteId": n.id}),
+            now,
+        ),
+    )
 }
 
 /// Edits a note's text, or deletes it (`body: None`).
@@ -526,6 +666,9 @@ pub struct Session {
     pub guild: GuildId,
     /// The staff member's Roblox account.
     pub roblox_id: u64,
+    /// The staff member (Discord id) the account was linked to at the start.
+    #[serde(default)]
+    pub staff_id: Option<u64>,
     /// The place.
     pub place_id: Option<u64>,
     /// The game server (`JobId`).
@@ -571,6 +714,34 @@ pub fn session_timeout(ctx: &Ctx) -> Duration {
     Duration::from_std(ctx.config.servers.dead_after).unwrap_or(Duration::seconds(90))
 }
 
+/// A Roblox account that is not a staff member's.
+pub fn not_staff(roblox_id: u64) -> CommunityError {
+    CommunityError::NotFound {
+        code: "NOT_STAFF",
+        message: format!(
+            "Roblox user {roblox_id} is not staff here (staff hold a staff role in the Discord server and have linked this Roblox account)"
+        ),
+    }
+}
+
+/// Credits a session that just closed to its staff member's counters.
+fn credit_in(tx: &dyn crate::store::Txn, s: &Session) -> Result<(), crate::store::StoreError> {
+    let (Some(staff), Some(end)) = (s.staff_id, s.ended_at) else {
+        return Ok(());
+    };
+    let settings: members::StaffSettings = tx
+        .get_json(Tree::StaffSettings, &s.guild.to_be_bytes())?
+        .unwrap_or_default();
+    activity::credit_session_in(
+        tx,
+        &activity::Calendar::of(&settings),
+        s.guild,
+        staff,
+        s.started_at,
+        end,
+    )
+}
+
 fn unknown_session(id: &str) -> CommunityError {
     CommunityError::NotFound {
         code: "NOT_FOUND",
@@ -588,6 +759,11 @@ pub async fn start_session(
     server_id: &str,
 ) -> Result<Session, CommunityError> {
     let server = text("server_id", server_id, 100)?;
+    let staff = ctx.staff.guild(ctx, guild)?;
+    let Some(member) = staff.by_roblox(roblox_id) else {
+        return Err(not_staff(roblox_id));
+    };
+    let staff_id = Some(member.discord_id);
     let now = ctx.clock.now();
     let timeout = session_timeout(ctx);
     let by_member = keys::cat(&keys::pair(guild.get(), roblox_id), server.as_bytes());
@@ -596,6 +772,7 @@ pub async fn start_session(
         id: format!("sess_{ulid}"),
         guild,
         roblox_id,
+        staff_id,
         place_id,
         server_id: server,
         started_at: now,
@@ -668,6 +845,7 @@ pub async fn end_session(ctx: &Ctx, guild: GuildId, id: &str) -> Result<Session,
             s.ended_at = s.end(now, timeout).or(Some(now));
             s.end_reason = Some(if timed_out { "timed_out" } else { "ended" }.into());
             tx.put_json(Tree::StaffSessions, &k, &s)?;
+            credit_in(tx, &s)?;
             let by_member = keys::cat(
                 &keys::pair(guild.get(), s.roblox_id),
                 s.server_id.as_bytes(),
@@ -709,6 +887,7 @@ pub async fn close_silent_sessions(ctx: &Ctx) -> Result<u64, CommunityError> {
                     s.ended_at = Some(s.last_heartbeat);
                     s.end_reason = Some("timed_out".into());
                     tx.put_json(Tree::StaffSessions, &k, &s)?;
+                    credit_in(tx, &s)?;
                 }
                 tx.remove(Tree::OpenSessions, member)?;
                 Ok(true)
@@ -724,4 +903,124 @@ pub async fn close_silent_sessions(ctx: &Ctx) -> Result<u64, CommunityError> {
         ctx.store.durable().await?;
     }
     Ok(closed)
+}
+
+/// One session by id (of this guild).
+pub fn session(ctx: &Ctx, guild: GuildId, id: &str) -> Result<Session, CommunityError> {
+    let k = session_key(id).ok_or_else(|| unknown_session(id))?;
+    ctx.store
+        .get_json::<Session>(Tree::StaffSessions, &k)?
+        .filter(|s| s.guild == guild)
+        .ok_or_else(|| unknown_session(id))
+}
+
+/// Most bytes of a custom action's `details`, as JSON.
+pub const MAX_DETAILS: usize = 4096;
+
+/// Logs a custom action a game took in a staff session (durable). The session must be this
+/// guild's; the action type one the guild may log.
+pub async fn log_action(
+    ctx: &Ctx,
+    guild: GuildId,
+    session_id: &str,
+    action_type: &str,
+    target_id: Option<String>,
+    details: Option<serde_json::Value>,
+) -> Result<activity::Action, CommunityError> {
+    let s = session(ctx, guild, session_id)?;
+    let staff = ctx.staff.guild(ctx, guild)?;
+    let types = activity::action_types(&staff.settings);
+    if !types.iter().any(|t| t == action_type) {
+        return Err(CommunityError::Invalid {
+            field: "action_type",
+            message: format!("must be one of {}", types.join(", ")),
+        });
+    }
+    if let Some(t) = &target_id {
+        text("target_id", t, 64)?;
+    }
+    if details
+        .as_ref()
+        .is_some_and(|d| serde_json::to_vec(d).map_or(usize::MAX, |v| v.len()) > MAX_DETAILS)
+    {
+        return Err(CommunityError::Invalid {
+            field: "details",
+            message: format!("must be at most {MAX_DETAILS} bytes of JSON"),
+        });
+    }
+    let p = activity::prepare(
+        ctx,
+        &staff,
+        guild,
+        s.staff_id,
+        &s.roblox_id.to_string(),
+        action_type,
+        target_id,
+        details,
+        Some(s.id.clone()),
+    )?;
+    ctx.store.transact(|tx| p.write(tx))?;
+    ctx.store.durable().await?;
+    metrics::counter!("roster_staff_actions_total", "source" => "game").increment(1);
+    Ok(p.action().clone())
+}
+
+/// A staff member's profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The member.
+    pub entry: members::StaffEntry,
+    /// Their role's name.
+    pub role_name: String,
+    /// All-time counters.
+    pub totals: activity::Counters,
+    /// The leave under way.
+    pub open_loa: Option<crate::leave::Leave>,
+    /// Active strikes.
+    pub active_strikes: u64,
+}
+
+/// A staff member's profile (`None`: not staff).
+pub fn profile(ctx: &Ctx, guild: GuildId, discord: u64) -> Result<Option<Profile>, CommunityError> {
+    let staff = ctx.staff.guild(ctx, guild)?;
+    let Some(e) = staff.get(discord) else {
+        return Ok(None);
+    };
+    let now = ctx.clock.now();
+    let span = activity::Calendar::of(&staff.settings).span(activity::Period::All, now);
+    Ok(Some(Profile {
+        entry: e.clone(),
+        role_name: staff.role(e).name.clone(),
+        totals: activity::counters(ctx, guild, &span, discord)?,
+        open_loa: crate::leave::current(ctx, guild, crate::leave::Person::Discord(discord))?,
+        active_strikes: all_strikes(ctx, guild)?
+            .iter()
+            .filter(|x| x.staff_id == discord && x.active(now))
+            .count() as u64,
+    }))
+}
+
+/// Whether a staff member (by Roblox account) has a live session (on duty).
+pub fn on_duty(ctx: &Ctx, guild: GuildId, roblox_id: u64) -> Result<bool, CommunityError> {
+    let now = ctx.clock.now();
+    let timeout = session_timeout(ctx);
+    for (_, v) in ctx.store.scan(
+        Tree::OpenSessions,
+        &keys::pair(guild.get(), roblox_id),
+        None,
+        20,
+        false,
+    )? {
+        let Ok(k) = <[u8; 16]>::try_from(v.as_slice()) else {
+            continue;
+        };
+        if ctx
+            .store
+            .get_json::<Session>(Tree::StaffSessions, &k)?
+            .is_some_and(|s| s.alive(now, timeout))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
